@@ -1,0 +1,132 @@
+"""The compiled time loop: a whole block of steps (at least one pattern) per call.
+
+Python hands :func:`run_block` the state, the held input and target, and
+preallocated buffers; the loop integrates, adds noise, records decimated
+samples and checks for divergence without returning to Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..network import L_N, L_UI, L_UP_U
+from .integrators import expeuler_gains, step
+from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
+from .rng import normal_pair
+from .rhs import derived
+
+STATUS_OK, STATUS_DIVERGED = 0, 1
+
+
+@njit(cache=True)
+def _noisy_count(lay, ip):
+    """Noise goes to the first n entries of y: all pyramidal somas, then interneurons."""
+    N = lay.shape[0] - 1
+    n = 0
+    for k in range(1, N + 1):
+        n += lay[k, L_N]
+    if ip[I_NOISE_INTERNEURONS] == 1:
+        for k in range(1, N):
+            n += lay[k + 1, L_N]
+    return n
+
+
+@njit(cache=True)
+def _add_noise(y, n_noisy, scale, rng):
+    for i in range(0, n_noisy - 1, 2):
+        a, b = normal_pair(rng)
+        y[i] += scale * a
+        y[i + 1] += scale * b
+    if n_noisy % 2 == 1:
+        a, b = normal_pair(rng)
+        y[n_noisy - 1] += scale * a
+
+
+@njit(cache=True)
+def _record(y, z, n_y, rec_src, out):
+    for j in range(rec_src.shape[0]):
+        s = rec_src[j]
+        out[j] = y[s] if s < n_y else z[s - n_y]
+
+
+@njit(cache=True)
+def _neurons_finite(y, n_neurons):
+    acc = 0.0
+    for i in range(n_neurons):
+        acc += y[i]
+    return math.isfinite(acc)
+
+
+@njit(cache=True)
+def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
+              lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
+              z, zs, work, err, one, h):
+    """Integrate ``n_steps`` steps of ``dt`` ms with input ``x`` and target ``tgt`` held.
+
+    Parameters
+    ----------
+    step0 : global index of the first step (drives the recording grid).
+    plastic_from : plasticity is off for block steps i < plastic_from (learning lag).
+    rec_src : indices into the concatenation [y, z] of the recorded values.
+    rec_every, rec_mean : record every ``rec_every`` steps the state at the start of
+        the step (rec_mean False), or the mean over each window of ``rec_every``
+        steps (rec_mean True; ``rec_acc`` carries the running sum across blocks).
+    rec_buf : (rows, len(rec_src)) output; must hold ceil(n_steps / rec_every) rows.
+
+    Returns (steps done, status, rows recorded); status 1 = non-finite potential.
+    """
+    n_y = y.shape[0]
+    sigma = fp[F_SIGMA]
+    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
+    n_noisy = _noisy_count(lay, ip)
+    n_neurons = lay[0, L_UP_U]
+    h_trace = expeuler_gains(h, dt, has_tgt, lay, fp, ip) if integ == 3 else dt
+    n_rec_vars = rec_src.shape[0]
+    n_rec = 0
+    for i in range(n_steps):
+        plastic = i >= plastic_from
+        step(integ, y, z, zs, work, dt, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one, h, h_trace)
+        if n_rec_vars > 0:
+            s = step0 + i
+            if not rec_mean:
+                if s % rec_every == 0:
+                    _record(y, z, n_y, rec_src, rec_buf[n_rec])
+                    n_rec += 1
+            else:
+                # recorded values of the state at the start of this step, summed
+                for j in range(n_rec_vars):
+                    src = rec_src[j]
+                    rec_acc[j] += y[src] if src < n_y else z[src - n_y]
+                if (s + 1) % rec_every == 0:
+                    for j in range(n_rec_vars):
+                        rec_buf[n_rec, j] = rec_acc[j] / rec_every
+                        rec_acc[j] = 0.0
+                    n_rec += 1
+        if sigma != 0.0:
+            _add_noise(y, n_noisy, scale, rng)
+        if not _neurons_finite(y, n_neurons):
+            return i + 1, STATUS_DIVERGED, n_rec
+    return n_steps, STATUS_OK, n_rec
+
+
+@njit(cache=True)
+def sample_now(y, x, tgt, has_tgt, lay, lp, fp, ip, rec_src, z, out):
+    """Record the current state once (used for the last sample of a run)."""
+    derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
+    _record(y, z, y.shape[0], rec_src, out)
+
+
+def workspace(layout, dtype, with_rk=True):
+    """Scratch arrays for :func:`run_block` (allocated once per run, never per step)."""
+    rows = 5 if with_rk else 1
+    return dict(
+        z=np.zeros(layout.n_z, dtype=dtype),
+        zs=np.zeros(layout.n_z, dtype=dtype),
+        work=np.zeros((rows, layout.n_y), dtype=dtype),
+        err=np.zeros(max(layout.sizes), dtype=dtype),
+        one=np.ones(1, dtype=dtype),
+        h=np.zeros(layout.n_y, dtype=dtype),
+    )

@@ -1,0 +1,237 @@
+"""Right-hand side of the microcircuit ODEs (Sacramento et al. 2018, eqs. 1-10).
+
+:func:`derived` computes the instantaneous quantities of the state ``y`` at time t
+(rates, dendritic potentials, paper eqs. 3-5) into ``z``; :func:`rhs` then writes
+dy/dt (somatic eqs. 1-2, input filter, plasticity eqs. 6-10 with the optional
+tau_w trace). Everything is computed from the state at t, so all compartments are
+updated synchronously (pitfall 8). Noise is added by the integrators, not here.
+
+Conventions fixed here (documented switches live in :mod:`dendrosim.config`):
+
+- interneurons of hidden layer k use the transfer function of layer k+1, which
+  they learn to imitate;
+- the input rates r_0 are the low-pass-filtered pattern, never passed through phi
+  (pitfall 4); with ``tau_in = 0`` they are the pattern itself;
+- biases are weights from a presynaptic rate fixed at 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB,
+                       L_VI, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, Z_INPUT_COL, Z_TARGET_COL)
+from ..transfer import phi
+from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W,
+                     I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_BETA, P_ETA_DOWN, P_ETA_IP,
+                     P_ETA_PI, P_ETA_UP, P_GAMMA, P_THETA)
+
+
+@njit(cache=True, inline="always")
+def _phi_l(u, k, lay, lp):
+    """phi of layer k."""
+    return phi(u, lay[k, L_TRANSFER], lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA])
+
+
+@njit(cache=True, inline="always")
+def nudging_current(u, u_tgt, g_som, mode, E_exc, E_inh):
+    """Somatic teaching current towards ``u_tgt`` (sec. 1.4).
+
+    mode 0, current-based: g_som (u_tgt - u).
+    mode 1, conductance-based: g_exc (E_exc - u) + g_inh (E_inh - u) with
+    g_exc = g_som (u_tgt - E_inh)/(E_exc - E_inh), g_inh = -g_som (u_tgt - E_exc)/(E_exc - E_inh),
+    each rectified at 0 (identical to mode 0 while E_inh <= u_tgt <= E_exc).
+    """
+    if mode == 0:
+        return g_som * (u_tgt - u)
+    dE = E_exc - E_inh
+    g_exc = g_som * (u_tgt - E_inh) / dE
+    g_inh = -g_som * (u_tgt - E_exc) / dE
+    if g_exc < 0.0:
+        g_exc = 0.0 * g_exc
+    if g_inh < 0.0:
+        g_inh = 0.0 * g_inh
+    return g_exc * (E_exc - u) + g_inh * (E_inh - u)
+
+
+@njit(cache=True)
+def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
+    """out (+)= W @ pre with W stored row-major at y[wo:wo + n_post*n_pre]."""
+    for i in range(n_post):
+        base = wo + i * n_pre
+        acc = y[base] * pre[0]  # starting from a product keeps the state dtype
+        for j in range(1, n_pre):
+            acc += y[base + j] * pre[j]
+        if zero_first:
+            out[i] = acc
+        else:
+            out[i] += acc
+
+
+@njit(cache=True)
+def derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip):
+    """Rates and dendritic potentials of the state ``y`` (eqs. 3-5), written into ``z``."""
+    N = lay.shape[0] - 1
+    n0 = lay[0, L_N]
+    # input pattern, target (NaN when absent), input rates r_0
+    xo = lay[0, Z_INPUT_COL]
+    r0o = lay[0, L_R]
+    y0 = lay[0, L_UP_U]
+    for j in range(n0):
+        z[xo + j] = x[j]
+        z[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
+    to = lay[0, Z_TARGET_COL]
+    for j in range(lay[N, L_N]):
+        z[to + j] = tgt[j] if has_tgt else np.nan
+    # rates r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)
+    for k in range(1, N + 1):
+        uo, ro = lay[k, L_UP_U], lay[k, L_R]
+        for i in range(lay[k, L_N]):
+            z[ro + i] = _phi_l(y[uo + i], k, lay, lp)
+        if k < N:
+            io, rio = lay[k, L_UI], lay[k, L_RI]
+            for i in range(lay[k + 1, L_N]):
+                z[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+    # dendritic potentials
+    for k in range(1, N + 1):
+        nk, nprev = lay[k, L_N], lay[k - 1, L_N]
+        vb = z[lay[k, L_VB]:lay[k, L_VB] + nk]
+        rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
+        matvec_add(y, lay[k, L_W_UP], nk, nprev, rprev, vb, True)       # eq. 3
+        if lay[k, L_B_UP] >= 0:
+            for i in range(nk):
+                vb[i] += y[lay[k, L_B_UP] + i]
+        if k < N:
+            nn = lay[k + 1, L_N]
+            va = z[lay[k, L_VA]:lay[k, L_VA] + nk]
+            rk = z[lay[k, L_R]:lay[k, L_R] + nk]
+            rnext = z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn]
+            ri = z[lay[k, L_RI]:lay[k, L_RI] + nn]
+            matvec_add(y, lay[k, L_W_DOWN], nk, nn, rnext, va, True)    # eq. 4, top-down
+            matvec_add(y, lay[k, L_W_PI], nk, nn, ri, va, False)        # eq. 4, interneurons
+            vi = z[lay[k, L_VI]:lay[k, L_VI] + nn]
+            matvec_add(y, lay[k, L_W_IP], nn, nk, rk, vi, True)         # eq. 5
+            if lay[k, L_B_IP] >= 0:
+                for i in range(nn):
+                    vi[i] += y[lay[k, L_B_IP] + i]
+
+
+@njit(cache=True)
+def _outer_rule(y, dy, wo, n_post, n_pre, post, pre, eta, to, tau_w, traces_on):
+    """dW/dt for W += eta * post pre^T (eqs. 7-10), with the tau_w trace (sec. 2.2).
+
+    Without trace: dW/dt = eta G.  With trace Delta at y[to:]:
+    dDelta/dt = (G - Delta)/tau_w, dW/dt = eta Delta.  ``pre`` None-equivalent:
+    n_pre = 1 with pre = [1] for a bias.
+    """
+    for i in range(n_post):
+        base = i * n_pre
+        for j in range(n_pre):
+            g = post[i] * pre[j]
+            if traces_on:
+                d = y[to + base + j]
+                dy[to + base + j] = (g - d) / tau_w
+                dy[wo + base + j] = eta * d
+            else:
+                dy[wo + base + j] = eta * g
+
+
+@njit(cache=True)
+def _zero_range(dy, start, n):
+    for i in range(start, start + n):
+        dy[i] = 0.0
+
+
+@njit(cache=True)
+def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
+    """dy/dt of the noise-free microcircuit; also fills ``z`` (see :func:`derived`).
+
+    ``err`` is scratch of length >= max layer size; ``one`` = [1.0] in the state dtype.
+    Weights of groups with a zero learning rate get no entry in ``dy``: callers
+    pass a ``dy`` whose fixed-weight entries are zero (they are never written).
+    With ``plastic`` False every weight and trace derivative is set to zero.
+    """
+    derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
+    N = lay.shape[0] - 1
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
+    mode = ip[I_NUDGING]
+    # input low-pass filter: tau_in dr0/dt = -r0 + x  (sec. 1.5)
+    y0, n0 = lay[0, L_UP_U], lay[0, L_N]
+    for j in range(n0):
+        if ip[I_TAU_IN_ON] == 1:
+            dy[y0 + j] = (x[j] - y[y0 + j]) / fp[F_TAU_IN]
+        else:
+            dy[y0 + j] = 0.0
+    # somatic potentials (eqs. 1-2)
+    for k in range(1, N + 1):
+        uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
+        for i in range(nk):
+            u = y[uo + i]
+            du = -g_l * u + g_B * (z[vbo + i] - u)
+            if k < N:
+                du += g_A * (z[lay[k, L_VA] + i] - u)
+            elif has_tgt:
+                du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
+            dy[uo + i] = du
+        if k < N:  # interneurons, nudged by the pyramidal cells of layer k+1
+            io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
+            for i in range(nn):
+                u = y[io + i]
+                dy[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
+                              + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+    # plasticity (eqs. 6-10)
+    traces_on = ip[I_TAU_W_ON] == 1
+    n_w = ip[I_N_W]
+    tau_w = fp[F_TAU_W]
+    if not plastic:
+        _zero_range(dy, lay[0, L_UP_U] + n0, n_w * (2 if traces_on else 1))
+        return
+    for k in range(1, N + 1):
+        nk, nprev = lay[k, L_N], lay[k - 1, L_N]
+        uo, vbo, ro = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_R]
+        rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
+        eta = lp[k, P_ETA_UP]
+        if eta != 0.0:  # eq. 7: forward weights, vhat_B = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at output)
+            att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
+            for i in range(nk):
+                err[i] = z[ro + i] - _phi_l(att * z[vbo + i], k, lay, lp)
+            wo = lay[k, L_W_UP]
+            _outer_rule(y, dy, wo, nk, nprev, err, rprev, eta, wo + n_w, tau_w, traces_on)
+            bo = lay[k, L_B_UP]
+            if bo >= 0:
+                _outer_rule(y, dy, bo, nk, 1, err, one, eta, bo + n_w, tau_w, traces_on)
+        if k == N:
+            continue
+        nn = lay[k + 1, L_N]
+        rk = z[ro:ro + nk]
+        rnext = z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn]
+        ri = z[lay[k, L_RI]:lay[k, L_RI] + nn]
+        eta = lp[k, P_ETA_IP]
+        if eta != 0.0:  # eq. 8: vhat_I = g_D/(g_l+g_D) v_I
+            att = g_D / (g_l + g_D)
+            io, vio = lay[k, L_UI], lay[k, L_VI]
+            for i in range(nn):
+                err[i] = _phi_l(y[io + i], k + 1, lay, lp) - _phi_l(att * z[vio + i], k + 1, lay, lp)
+            wo = lay[k, L_W_IP]
+            _outer_rule(y, dy, wo, nn, nk, err, rk, eta, wo + n_w, tau_w, traces_on)
+            bo = lay[k, L_B_IP]
+            if bo >= 0:
+                _outer_rule(y, dy, bo, nn, 1, err, one, eta, bo + n_w, tau_w, traces_on)
+        eta = lp[k, P_ETA_PI]
+        if eta != 0.0:  # eq. 9: drives v_A to rest (0)
+            vao = lay[k, L_VA]
+            for i in range(nk):
+                err[i] = -z[vao + i]
+            wo = lay[k, L_W_PI]
+            _outer_rule(y, dy, wo, nk, nn, err, ri, eta, wo + n_w, tau_w, traces_on)
+        eta = lp[k, P_ETA_DOWN]
+        if eta != 0.0:  # eq. 10: vhat_TD = W_down r_{k+1}, no attenuation
+            wo = lay[k, L_W_DOWN]
+            for i in range(nk):
+                acc = y[wo + i * nn] * rnext[0]
+                for j in range(1, nn):
+                    acc += y[wo + i * nn + j] * rnext[j]
+                err[i] = z[ro + i] - _phi_l(acc, k, lay, lp)
+            _outer_rule(y, dy, wo, nk, nn, err, rnext, eta, wo + n_w, tau_w, traces_on)

@@ -1,0 +1,298 @@
+"""Network shapes, the flat state layout, weight groups and initialisation.
+
+Layers are k = 0..N: layer 0 is the input (rates only), 1..N-1 are hidden
+(pyramidal cells with soma, basal and apical compartments, plus n_{k+1} SST-like
+interneurons), N is the output (soma and basal compartment only).
+
+Weight groups (k indexes the *postsynaptic* pyramidal layer; paper sec. 2.1):
+
+========  ===============  ==============  ======================================
+group     paper            shape           onto
+========  ===============  ==============  ======================================
+up{k}     W^PP_{k,k-1}     (n_k, n_{k-1})  basal dendrites of layer k, k = 1..N
+b_up{k}   threshold        (n_k,)          basal (learnable bias, ``bias = true``)
+down{k}   W^PP_{k,k+1}     (n_k, n_{k+1})  apical dendrites of layer k, k = 1..N-1
+IP{k}     W^IP_{k,k}       (n_{k+1}, n_k)  interneuron dendrites in layer k
+b_IP{k}   threshold        (n_{k+1},)      interneuron dendrites (``bias = true``)
+PI{k}     W^PI_{k,k}       (n_k, n_{k+1})  apical dendrites of layer k
+========  ===============  ==============  ======================================
+
+All dynamic variables live in one contiguous vector ``y`` (potentials, filtered
+input, weights, plasticity traces) so that the compiled kernels have a single
+signature per dtype, a checkpoint is one array and an ensemble is a 2-D array.
+:class:`Layout` holds the offsets; :class:`Network` gives named views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .transfer import TRANSFER_CODES
+
+# Columns of the integer layout table ``lay`` (one row per layer k = 0..N).
+L_N, L_UP_U, L_UI, L_W_UP, L_B_UP, L_W_DOWN, L_W_IP, L_B_IP, L_W_PI = range(9)
+L_TRANSFER, L_VB, L_VA, L_R, L_VI, L_RI = range(9, 15)
+L_COLS = 15
+# Global offsets into the derived vector z (stored in row 0 of ``lay``, unused columns).
+Z_INPUT_COL, Z_TARGET_COL = L_VB, L_VA
+
+GROUPS = ("up", "b_up", "down", "IP", "b_IP", "PI")
+_GROUP_COL = {"up": L_W_UP, "b_up": L_B_UP, "down": L_W_DOWN, "IP": L_W_IP,
+              "b_IP": L_B_IP, "PI": L_W_PI}
+
+# Variables that can be recorded, and where they live ("y" state or "z" derived).
+VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Offsets of every variable in the state vector ``y`` and derived vector ``z``."""
+
+    sizes: tuple[int, ...]
+    transfers: tuple[str, ...]  # per layer 1..N
+    bias: bool
+    traces: bool                # tau_w > 0: one low-pass trace per weight
+    lay: np.ndarray             # (N+1, L_COLS) int64, see L_* columns; -1 = absent
+    n_y: int
+    n_z: int
+    w_start: int                # first weight in y
+    n_w: int                    # number of weights (traces follow if ``traces``)
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes) - 1
+
+    @classmethod
+    def build(cls, sizes, transfers, bias=False, traces=True) -> "Layout":
+        sizes = tuple(int(s) for s in sizes)
+        N = len(sizes) - 1
+        lay = np.full((N + 1, L_COLS), -1, dtype=np.int64)
+        lay[:, L_N] = sizes
+        off = 0
+        for k in range(1, N + 1):                       # somatic potentials u_P
+            lay[k, L_UP_U] = off
+            off += sizes[k]
+        for k in range(1, N):                           # interneurons u_I (n_{k+1})
+            lay[k, L_UI] = off
+            off += sizes[k + 1]
+        lay[0, L_UP_U] = off                            # filtered input r_0
+        off += sizes[0]
+        w_start = off
+        for k in range(1, N + 1):
+            lay[k, L_W_UP] = off
+            off += sizes[k] * sizes[k - 1]
+            if bias:
+                lay[k, L_B_UP] = off
+                off += sizes[k]
+            if k < N:
+                lay[k, L_W_DOWN] = off
+                off += sizes[k] * sizes[k + 1]
+                lay[k, L_W_IP] = off
+                off += sizes[k + 1] * sizes[k]
+                if bias:
+                    lay[k, L_B_IP] = off
+                    off += sizes[k + 1]
+                lay[k, L_W_PI] = off
+                off += sizes[k] * sizes[k + 1]
+        n_w = off - w_start
+        n_y = off + (n_w if traces else 0)
+        for k, name in enumerate(transfers, start=1):
+            lay[k, L_TRANSFER] = TRANSFER_CODES[name]
+        zo = 0
+        lay[0, L_R] = zo                                # r of layer 0 = r_0
+        zo += sizes[0]
+        for k in range(1, N + 1):
+            lay[k, L_VB] = zo
+            zo += sizes[k]
+            lay[k, L_R] = zo
+            zo += sizes[k]
+            if k < N:
+                lay[k, L_VA] = zo
+                zo += sizes[k]
+                lay[k, L_VI] = zo
+                zo += sizes[k + 1]
+                lay[k, L_RI] = zo
+                zo += sizes[k + 1]
+        lay[0, Z_INPUT_COL] = zo
+        zo += sizes[0]
+        lay[0, Z_TARGET_COL] = zo
+        zo += sizes[N]
+        return cls(sizes, tuple(transfers), bool(bias), bool(traces), lay, n_y, zo, w_start, n_w)
+
+    # -- named slices ---------------------------------------------------------------
+    def weight_slice(self, group: str, k: int) -> tuple[slice, tuple[int, ...]]:
+        """Slice of ``y`` holding weight ``group`` of layer ``k`` and its shape."""
+        N, n = self.depth, self.sizes
+        if group not in _GROUP_COL:
+            raise KeyError(f"unknown weight group {group!r}; groups are {GROUPS}")
+        hidden_only = group in ("down", "IP", "b_IP", "PI")
+        if not (1 <= k <= (N - 1 if hidden_only else N)):
+            raise KeyError(f"weight group {group!r} has no layer {k} in a network of depth {N}")
+        o = int(self.lay[k, _GROUP_COL[group]])
+        if o < 0:
+            raise KeyError(f"weight group {group!r} is absent (bias = false)")
+        nxt = n[k + 1] if k < N else 0
+        shape = {"up": (n[k], n[k - 1]), "b_up": (n[k],), "down": (n[k], nxt),
+                 "IP": (nxt, n[k]), "b_IP": (nxt,), "PI": (n[k], nxt)}[group]
+        return slice(o, o + int(np.prod(shape))), shape
+
+    def weight_names(self) -> list[str]:
+        """Names ``group{k}`` of every weight array present, in storage order."""
+        names = []
+        for k in range(1, self.depth + 1):
+            for g in GROUPS:
+                try:
+                    self.weight_slice(g, k)
+                except KeyError:
+                    continue
+                names.append(f"{g}{k}")
+        return names
+
+    def variable_slice(self, var: str, k: int) -> tuple[str, slice]:
+        """Where recordable variable ``var`` of layer ``k`` lives: ("y"|"z", slice)."""
+        N, n, lay = self.depth, self.sizes, self.lay
+        def sl(o, m):
+            return slice(int(o), int(o) + m)
+        if var == "input":
+            if k != 0:
+                raise KeyError("'input' exists for layer 0 only")
+            return "z", sl(lay[0, Z_INPUT_COL], n[0])
+        if var == "target":
+            if k != N:
+                raise KeyError(f"'target' exists for the output layer {N} only")
+            return "z", sl(lay[0, Z_TARGET_COL], n[N])
+        if var == "r":
+            return "z", sl(lay[k, L_R], n[k])
+        if k == 0:
+            raise KeyError(f"layer 0 (input) has only 'r' and 'input', not {var!r}")
+        if var == "u_P":
+            return "y", sl(lay[k, L_UP_U], n[k])
+        if var == "v_B":
+            return "z", sl(lay[k, L_VB], n[k])
+        if k == N and var in ("v_A", "u_I", "v_I", "r_I"):
+            raise KeyError(f"the output layer {N} has no {var!r} (two compartments, no interneurons)")
+        if var == "v_A":
+            return "z", sl(lay[k, L_VA], n[k])
+        if var == "u_I":
+            return "y", sl(lay[k, L_UI], n[k + 1])
+        if var == "v_I":
+            return "z", sl(lay[k, L_VI], n[k + 1])
+        if var == "r_I":
+            return "z", sl(lay[k, L_RI], n[k + 1])
+        raise KeyError(f"unknown variable {var!r}; choose from {VARIABLES}")
+
+
+class Network:
+    """A microcircuit: layout, parameters and the state vector ``y`` (owned).
+
+    Weight and potential accessors return *views* into ``y``: writing to them
+    changes the network.
+    """
+
+    def __init__(self, layout: Layout, dtype=np.float64, y: np.ndarray | None = None):
+        self.layout = layout
+        self.dtype = np.dtype(dtype)
+        if y is None:
+            y = np.zeros(layout.n_y, dtype=self.dtype)
+        if y.dtype != self.dtype or y.shape != (layout.n_y,) or not y.flags.c_contiguous:
+            raise ValueError(f"state vector must be contiguous {self.dtype} of length {layout.n_y}")
+        self.y = y
+
+    @property
+    def sizes(self):
+        return self.layout.sizes
+
+    @property
+    def depth(self):
+        return self.layout.depth
+
+    def w(self, name: str) -> np.ndarray:
+        """View of weight array ``name`` such as ``'up1'``, ``'PI2'``, ``'b_IP1'``."""
+        group, k = _split_name(name)
+        s, shape = self.layout.weight_slice(group, k)
+        return self.y[s].reshape(shape)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {name: self.w(name) for name in self.layout.weight_names()}
+
+    def trace(self, name: str) -> np.ndarray:
+        """View of the tau_w plasticity trace of weight ``name`` (sec. 2.2)."""
+        if not self.layout.traces:
+            raise KeyError("this network has no plasticity traces (tau_w = 0)")
+        group, k = _split_name(name)
+        s, shape = self.layout.weight_slice(group, k)
+        return self.y[s.start + self.layout.n_w: s.stop + self.layout.n_w].reshape(shape)
+
+    def u_P(self, k: int) -> np.ndarray:
+        return self.y[self.layout.variable_slice("u_P", k)[1]]
+
+    def u_I(self, k: int) -> np.ndarray:
+        return self.y[self.layout.variable_slice("u_I", k)[1]]
+
+    @property
+    def r0(self) -> np.ndarray:
+        o = int(self.layout.lay[0, L_UP_U])
+        return self.y[o:o + self.sizes[0]]
+
+    def copy(self) -> "Network":
+        return Network(self.layout, self.dtype, self.y.copy())
+
+
+def _split_name(name: str) -> tuple[str, int]:
+    i = len(name.rstrip("0123456789"))
+    if i == len(name):
+        raise KeyError(f"weight name {name!r} needs a layer number, e.g. 'up1'")
+    return name[:i], int(name[i:])
+
+
+# -- initialisation -------------------------------------------------------------------
+
+def sps_ip_factor(g_l, g_B, g_D, g_A_next) -> float:
+    """Factor c with W^IP_k = c W^PP_{k+1,k} in the self-predicting state (sec. 2.3).
+
+    c = g_B (g_l + g_D) / (g_D (g_l + g_B + g_A^{(k+1)})), where g_A^{(k+1)} is the
+    apical conductance of the next layer: 0 when layer k+1 is the output (pitfall 2).
+    """
+    return g_B * (g_l + g_D) / (g_D * (g_l + g_B + g_A_next))
+
+
+def init_random(net: Network, rng: np.random.Generator, distribution="uniform", scale=1.0,
+                scales: dict | None = None, top_down="random") -> None:
+    """Draw every weight from U(-s, s) or N(0, s^2); per-group scales override ``scale``.
+
+    Biases start at 0. ``top_down = "transpose"`` sets down{k} = up{k+1}^T (B = W^T).
+    """
+    scales = scales or {}
+    for name in net.layout.weight_names():
+        group, k = _split_name(name)
+        W = net.w(name)
+        if group.startswith("b_"):
+            W[...] = 0
+            continue
+        s = scales.get(group, scale)
+        if distribution == "uniform":
+            W[...] = rng.uniform(-s, s, size=W.shape)
+        elif distribution == "normal":
+            W[...] = rng.normal(0.0, s, size=W.shape)
+        else:
+            raise ValueError(f"[init] distribution: unknown {distribution!r} (uniform, normal)")
+    if top_down == "transpose":
+        for k in range(1, net.depth):
+            net.w(f"down{k}")[...] = net.w(f"up{k + 1}").T
+
+
+def set_self_predicting(net: Network, g_l, g_B, g_A, g_D) -> None:
+    """Set PI and IP so the network is exactly in the self-predicting state (sec. 2.3).
+
+    W^PI_k = -W^PP_{k,k+1};  W^IP_k = c_k W^PP_{k+1,k} (and the bias column likewise),
+    c_k from :func:`sps_ip_factor` with g_A of layer k+1 (0 for the output layer).
+    """
+    N = net.depth
+    for k in range(1, N):
+        net.w(f"PI{k}")[...] = -net.w(f"down{k}")
+        c = sps_ip_factor(g_l, g_B, g_D, g_A if k + 1 < N else 0.0)
+        net.w(f"IP{k}")[...] = c * net.w(f"up{k + 1}")
+        if net.layout.bias:
+            net.w(f"b_IP{k}")[...] = c * net.w(f"b_up{k + 1}")

@@ -1,0 +1,318 @@
+"""The driver: config -> network + task -> compiled blocks -> sink.
+
+Python loops over task segments (patterns) and hands each one, in blocks of at
+most ``record.block`` steps, to the compiled :func:`~dendrosim.engine.loop.run_block`.
+Between blocks it flushes recorded samples to a sink, snapshots weights, computes
+per-pattern metrics and reports progress. Memory does not grow with run length.
+
+Sinks implement ``begin(sim)``, ``traces(t, rows)``, ``weights(t, dict)``,
+``metrics(t, dict)``, ``checkpoint(sim)``, ``status(str, message)`` and ``close()``;
+:class:`MemorySink` keeps everything in lists (tests, small runs),
+:class:`dendrosim.io.HDF5Sink` streams to a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import config as config_mod
+from .engine.loop import STATUS_DIVERGED, run_block, sample_now, workspace
+from .engine.params import INTEGRATOR_CODES, pack
+from .engine.rng import seed_state
+from .engine.rhs import derived
+from .network import Layout, Network, init_random, set_self_predicting
+from .tasks import make_task
+
+
+class Diverged(RuntimeError):
+    """A potential became NaN or infinite; ``t`` in ms, ``layer`` the first bad layer."""
+
+    def __init__(self, t, layer, what):
+        self.t, self.layer = t, layer
+        super().__init__(f"diverged at t = {t:.4g} ms: non-finite {what} in layer {layer}")
+
+
+@dataclass
+class Channel:
+    """One recorded dataset: ``variable`` of ``layer`` for ``neurons``; columns in the buffer."""
+
+    variable: str
+    layer: int
+    neurons: np.ndarray
+    columns: slice
+
+    @property
+    def name(self) -> str:
+        return f"layer{self.layer}/{self.variable}"
+
+
+def record_channels(cfg, layout) -> tuple[list[Channel], np.ndarray]:
+    """Resolve the ``[record]`` spec into channels and indices into [y, z]."""
+    rc = cfg.record
+    layers = rc.layers or tuple(range(layout.depth + 1))
+    chans, src = [], []
+    col = 0
+    for var in rc.variables:
+        for k in layers:
+            try:
+                where, sl = layout.variable_slice(var, k)
+            except KeyError:
+                if rc.layers:      # asked for explicitly: an error
+                    raise config_mod.ConfigError("record.layers", f"layer {k} has no variable {var!r}") from None
+                continue
+            n = sl.stop - sl.start
+            idx = np.asarray(rc.neurons, dtype=np.int64) if rc.neurons else np.arange(n)
+            idx = idx[idx < n] if rc.neurons else idx
+            base = sl.start + (layout.n_y if where == "z" else 0)
+            src.append(base + idx)
+            chans.append(Channel(var, k, idx, slice(col, col + idx.size)))
+            col += idx.size
+    src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
+    return chans, np.ascontiguousarray(src, dtype=np.int64)
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run bit-identically (checkpointed by sinks)."""
+
+    segment: int = 0           # next segment to run
+    step: int = 0              # global step counter (steps done)
+    rng: np.ndarray = field(default_factory=lambda: np.zeros(4, np.uint64))
+    rec_acc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Simulation:
+    """One run of the continuous-time engine on a config.
+
+    >>> sim = Simulation(dendrosim.config.load("models/sacramento2018/fig_s1_self_predicting.toml"))
+    >>> sim.run(MemorySink())
+    """
+
+    def __init__(self, cfg: config_mod.Config, net: Network | None = None):
+        self.cfg = cfg
+        s = cfg.simulation
+        if s.integrator == "steady":
+            raise config_mod.ConfigError("simulation.integrator",
+                                         "'steady' runs through the discrete learners ([learner] rule)")
+        self.dtype = np.dtype(s.dtype)
+        self.dt = s.dt
+        self.layout = Layout.build(cfg.network.sizes, cfg.network.transfer, cfg.network.bias,
+                                   traces=cfg.plasticity.tau_w > 0)
+        ss = np.random.SeedSequence(cfg.init.seed)
+        self.seeds = dict(zip(("weights", "data", "noise"), ss.spawn(3)))
+        self.task = make_task(cfg.task, cfg.network.sizes, s.dt, np.random.default_rng(self.seeds["data"]))
+        if net is None:
+            net = build_network(cfg, self.layout, self.dtype, np.random.default_rng(self.seeds["weights"]))
+        self.net = net
+        self.fp, self.lp, self.ip = pack(cfg, self.layout, self.dtype)
+        self.channels, self.rec_src = record_channels(cfg, self.layout)
+        self.ws = workspace(self.layout, self.dtype, with_rk=True)
+        self.state = RunState(rng=seed_state(self.seeds["noise"]),
+                              rec_acc=np.zeros(self.rec_src.size, dtype=self.dtype))
+        self.integ = INTEGRATOR_CODES[s.integrator]
+        self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
+        self.total_steps = self.task.total_steps
+        self._target_buf = np.zeros(self.layout.sizes[-1], dtype=self.dtype)
+
+    # -- helpers -------------------------------------------------------------------
+    @property
+    def t(self) -> float:
+        """Simulated time, ms."""
+        return self.state.step * self.dt
+
+    def _xt(self, seg):
+        x = np.ascontiguousarray(seg.x, dtype=self.dtype)
+        if seg.target is None:
+            return x, self._target_buf, False
+        return x, np.ascontiguousarray(seg.target, dtype=self.dtype), True
+
+    def observe(self, seg) -> np.ndarray:
+        """Derived quantities z (rates, dendritic potentials) of the current state."""
+        x, tgt, has = self._xt(seg)
+        z = np.zeros(self.layout.n_z, dtype=self.dtype)
+        derived(self.net.y, z, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip)
+        return z
+
+    def metrics(self, seg) -> dict:
+        """Per-pattern metrics at the current state (end of a pattern)."""
+        z = self.observe(seg)
+        lay, N = self.layout, self.layout.depth
+        apical, mismatch = [], []
+        for k in range(1, N):
+            va = z[lay.variable_slice("v_A", k)[1]]
+            apical.append(float(np.linalg.norm(va)))
+            mismatch.append(float(np.sum((self.net.u_P(k + 1) - self.net.u_I(k)) ** 2)))
+        loss = np.nan
+        if seg.target is not None:
+            loss = float(np.sum((self.net.u_P(N) - seg.target) ** 2))
+        return {"apical_norm": np.array(apical), "interneuron_mismatch": np.array(mismatch),
+                "loss": loss, "pattern": seg.label}
+
+    def _diverged_layer(self):
+        for k in range(1, self.layout.depth + 1):
+            if not np.all(np.isfinite(self.net.u_P(k))):
+                return k, "somatic potential u_P"
+            if k < self.layout.depth and not np.all(np.isfinite(self.net.u_I(k))):
+                return k, "interneuron potential u_I"
+        return 0, "input"
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self, sink, progress=None, until_segment: int | None = None) -> RunState:
+        """Run (or continue) to the end of the task, or up to segment ``until_segment``.
+
+        Raises :class:`Diverged` after telling the sink; everything before stays written.
+        """
+        cfg, st, ws = self.cfg, self.state, self.ws
+        every, mean = cfg.record.every, cfg.record.mode == "mean"
+        w_every = cfg.record.weights_every
+        n_cols = self.rec_src.size
+        block = cfg.record.block
+        if w_every:
+            block = min(block, w_every)
+        buf = np.zeros((-(-block // every) + 1, n_cols), dtype=self.dtype)
+        if st.step == 0:
+            sink.begin(self)
+            if n_cols and not mean:
+                pass  # the t = 0 sample is taken by the first block
+            sink.weights(0.0, self.net.weights())
+        end = len(self.task) if until_segment is None else min(until_segment, len(self.task))
+        lay, lp, fp, ip = self.layout.lay, self.lp, self.fp, self.ip
+        while st.segment < end:
+            seg = self.task.segment(st.segment)
+            x, tgt, has = self._xt(seg)
+            done_in_seg = 0
+            while done_in_seg < seg.steps:
+                n = min(block, seg.steps - done_in_seg)
+                if w_every:   # stop on the weight-snapshot grid
+                    n = min(n, w_every - st.step % w_every)
+                step0 = st.step
+                n_done, status, n_rec = run_block(
+                    self.net.y, x, tgt, has, n, step0, self.lag_steps - done_in_seg, self.integ, self.dt,
+                    lay, lp, fp, ip, st.rng, self.rec_src, every, mean, buf, st.rec_acc,
+                    ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"])
+                if n_rec:
+                    first = step0 + (-step0 % every) if not mean else None
+                    if mean:
+                        last_end = (step0 + n_done) // every * every
+                        times = (np.arange(last_end // every - n_rec, last_end // every) * every) * self.dt
+                    else:
+                        times = (first + every * np.arange(n_rec)) * self.dt
+                    sink.traces(times, buf[:n_rec])
+                st.step += n_done
+                done_in_seg += n_done
+                if status == STATUS_DIVERGED:
+                    layer, what = self._diverged_layer()
+                    err = Diverged(self.t, layer, what)
+                    sink.status("diverged", str(err))
+                    raise err
+                if w_every and st.step % w_every == 0:
+                    sink.weights(self.t, self.net.weights())
+                if progress is not None:
+                    progress.update(st.step)
+            sink.metrics(self.t, self.metrics(seg))
+            st.segment += 1
+            sink.checkpoint(self)
+        if st.segment >= len(self.task):
+            if n_cols and not mean and st.step % every == 0:
+                row = np.zeros(n_cols, dtype=self.dtype)
+                seg = self.task.segment(len(self.task) - 1)
+                x, tgt, has = self._xt(seg)
+                sample_now(self.net.y, x, tgt, has, lay, lp, fp, ip, self.rec_src, ws["z"], row)
+                sink.traces(np.array([self.t]), row[None])
+            if not w_every or st.step % w_every:
+                sink.weights(self.t, self.net.weights())
+            sink.status("completed", "")
+        return st
+
+
+def build_network(cfg, layout, dtype, rng) -> Network:
+    """A network initialised as ``[init]`` says (random, optionally self-predicting)."""
+    net = Network(layout, dtype)
+    i = cfg.init
+    scales = {g: getattr(i, f"scale_{g}") for g in ("up", "down", "IP", "PI")}
+    scales = {g: s for g, s in scales.items() if s == s}   # drop NaN = "use scale"
+    init_random(net, rng, i.distribution, i.scale, scales, i.top_down)
+    if i.self_predicting:
+        c = cfg.conductances
+        set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
+    return net
+
+
+class MemorySink:
+    """Keeps traces, weights and metrics in memory (tests and short runs)."""
+
+    def __init__(self):
+        self.t, self.rows, self.weights_t, self.weights_list = [], [], [], []
+        self.metrics_t, self.metrics_list = [], []
+        self.final_status = None
+        self.message = ""
+
+    def begin(self, sim):
+        self.channels = sim.channels
+
+    def traces(self, t, rows):
+        self.t.append(np.array(t))
+        self.rows.append(np.array(rows))
+
+    def weights(self, t, w):
+        self.weights_t.append(t)
+        self.weights_list.append({k: v.copy() for k, v in w.items()})
+
+    def metrics(self, t, m):
+        self.metrics_t.append(t)
+        self.metrics_list.append(m)
+
+    def checkpoint(self, sim):
+        pass
+
+    def status(self, status, message):
+        self.final_status, self.message = status, message
+
+    def close(self):
+        pass
+
+    # convenience accessors
+    def trace(self, name):
+        """(t, values) of dataset ``layer{k}/{var}``."""
+        ch = next(c for c in self.channels if c.name == name)
+        t = np.concatenate(self.t) if self.t else np.zeros(0)
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 0))
+        return t, rows[:, ch.columns]
+
+    def metric(self, name):
+        return np.array([m[name] for m in self.metrics_list])
+
+
+class Progress:
+    """A one-line progress report on stderr: simulated time, steps/s, ETA."""
+
+    def __init__(self, total_steps, dt, stream=None, min_interval=0.5):
+        self.total, self.dt = total_steps, dt
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.min_interval = min_interval
+        self.start_step = None
+
+    def update(self, step):
+        now = time.perf_counter()
+        if self.start_step is None:
+            self.start_step = step
+        if now - self.last < self.min_interval and step < self.total:
+            return
+        self.last = now
+        rate = (step - self.start_step) / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        frac = step / max(self.total, 1)
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        self.stream.write(f"\r[{bar}] {step * self.dt:9.1f}/{self.total * self.dt:.1f} ms "
+                          f"{rate:10.0f} steps/s  ETA {eta:6.1f} s ")
+        self.stream.flush()
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()

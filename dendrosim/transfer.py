@@ -1,0 +1,104 @@
+"""Transfer functions phi (rate from somatic potential) and their derivatives.
+
+Every function is a scalar ``@njit`` kernel selected by an integer code, so the
+engine can mix transfer functions across layers with one compiled signature.
+
+=========  ====  =====================================================
+name       code  phi(u)
+=========  ====  =====================================================
+linear     0     u
+relu       1     max(u, 0)
+logistic   2     1 / (1 + exp(-u))                (MNIST, paper sec. 3.4)
+soft_relu  3     gamma * log(1 + exp(beta (u - theta)))   (Figs. 1-2, sec. 3.3;
+                 paper values gamma = 0.1, beta = 1, theta = 3)
+=========  ====  =====================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TRANSFER_CODES = {"linear": 0, "relu": 1, "logistic": 2, "soft_relu": 3}
+
+
+@njit(cache=True, inline="always")
+def phi(u, code, gamma, beta, theta):
+    """Rate phi(u) for transfer ``code``; gamma, beta, theta used by soft_relu only."""
+    if code == 3:
+        z = beta * (u - theta)
+        if z > 30.0:  # log1p(exp(z)) = z + log1p(exp(-z)) avoids overflow
+            return gamma * (z + math.log1p(math.exp(-z)))
+        return gamma * math.log1p(math.exp(z))
+    if code == 2:
+        if u >= 0.0:
+            return 1.0 / (1.0 + math.exp(-u))
+        e = math.exp(u)
+        return e / (1.0 + e)
+    if code == 1:
+        return u if u > 0.0 else 0.0 * u
+    return u
+
+
+@njit(cache=True, inline="always")
+def dphi(u, code, gamma, beta, theta):
+    """Derivative phi'(u) for transfer ``code``."""
+    if code == 3:
+        z = beta * (u - theta)
+        if z >= 0.0:
+            return gamma * beta / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return gamma * beta * e / (1.0 + e)
+    if code == 2:
+        if u >= 0.0:
+            s = 1.0 / (1.0 + math.exp(-u))
+        else:
+            e = math.exp(u)
+            s = e / (1.0 + e)
+        return s * (1.0 - s)
+    if code == 1:
+        return 1.0 if u > 0.0 else 0.0
+    return 1.0
+
+
+def phi_np(u: np.ndarray, name: str, gamma=0.1, beta=1.0, theta=3.0) -> np.ndarray:
+    """Vectorised NumPy phi, for analysis code and learners (not the engine)."""
+    u = np.asarray(u)
+    if name == "soft_relu":
+        return gamma * np.logaddexp(0.0, beta * (u - theta))
+    if name == "logistic":
+        return 0.5 * (1.0 + np.tanh(0.5 * u))
+    if name == "relu":
+        return np.maximum(u, 0.0)
+    if name == "linear":
+        return u.copy()
+    raise ValueError(f"unknown transfer function {name!r}; choose one of {sorted(TRANSFER_CODES)}")
+
+
+def dphi_np(u: np.ndarray, name: str, gamma=0.1, beta=1.0, theta=3.0) -> np.ndarray:
+    """Vectorised NumPy phi'(u)."""
+    u = np.asarray(u)
+    if name == "soft_relu":
+        return gamma * beta * 0.5 * (1.0 + np.tanh(0.5 * beta * (u - theta)))
+    if name == "logistic":
+        s = 0.5 * (1.0 + np.tanh(0.5 * u))
+        return s * (1.0 - s)
+    if name == "relu":
+        return (u > 0).astype(u.dtype)
+    if name == "linear":
+        return np.ones_like(u)
+    raise ValueError(f"unknown transfer function {name!r}; choose one of {sorted(TRANSFER_CODES)}")
+
+
+def phi_inv_np(r: np.ndarray, name: str, gamma=0.1, beta=1.0, theta=3.0) -> np.ndarray:
+    """Inverse transfer, to turn rate targets into voltage targets (pitfall 5)."""
+    r = np.asarray(r, dtype=float)
+    if name == "logistic":
+        return np.log(r) - np.log1p(-r)
+    if name == "soft_relu":
+        return theta + np.log(np.expm1(r / gamma)) / beta
+    if name in ("linear", "relu"):
+        return r.copy()
+    raise ValueError(f"unknown transfer function {name!r}")
