@@ -160,6 +160,24 @@ class Simulation:
                 return k, "interneuron potential u_I"
         return 0, "input"
 
+    # -- checkpoints -------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """Arrays that continue this run bit-identically (state, noise stream, counters)."""
+        st = self.state
+        return {"y": self.net.y.copy(), "rng": st.rng.copy(), "rec_acc": st.rec_acc.copy(),
+                "segment": st.segment, "step": st.step}
+
+    def restore(self, snap: dict) -> None:
+        """Continue from :meth:`snapshot` output (same config)."""
+        y = np.asarray(snap["y"])
+        if y.shape != self.net.y.shape or y.dtype != self.net.y.dtype:
+            raise ValueError(f"checkpoint state has shape {y.shape} {y.dtype}, "
+                             f"this config needs {self.net.y.shape} {self.net.y.dtype}")
+        self.net.y[:] = y
+        self.state = RunState(segment=int(snap["segment"]), step=int(snap["step"]),
+                              rng=np.array(snap["rng"], dtype=np.uint64),
+                              rec_acc=np.array(snap["rec_acc"], dtype=self.dtype))
+
     # -- the loop --------------------------------------------------------------------
     def run(self, sink, progress=None, until_segment: int | None = None) -> RunState:
         """Run (or continue) to the end of the task, or up to segment ``until_segment``.
