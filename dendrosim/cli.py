@@ -1,0 +1,115 @@
+"""Command line: ``dendrosim run | info | plot | bench``.
+
+Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
+layer, the file stays readable), 2 bad config or arguments (the message names
+the key), 130 interrupted (SIGINT; the file says ``interrupted`` and can be resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config as config_mod
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dendrosim", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run an experiment from a TOML config")
+    r.add_argument("config", help="TOML experiment file (or, with --resume, the HDF5 file to continue)")
+    r.add_argument("-o", "--output", help="output HDF5 file (default: [record] path, else <config>.h5)")
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (repeatable)")
+    r.add_argument("--resume", action="store_true", help="continue the stopped run in the given HDF5 file")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    i = sub.add_parser("info", help="summarise an output file (works while it is being written)")
+    i.add_argument("file")
+    pl = sub.add_parser("plot", help="plot an output file")
+    pl.add_argument("file")
+    pl.add_argument("--what", default="apical",
+                    choices=["apical", "soma", "mismatch", "loss", "weights"])
+    pl.add_argument("--layer", type=int, default=None, help="layer to plot (default: first hidden)")
+    pl.add_argument("--neurons", default="0:5", help="neuron indices, e.g. 0:5 or 0,3,7")
+    pl.add_argument("-o", "--output", help="PNG path (default: <file>_<what>.png)")
+    b = sub.add_parser("bench", help="engine speed against a plain NumPy step")
+    b.add_argument("--quick", action="store_true", help="small networks only")
+    b.add_argument("--json", help="write results to this JSON file")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "info":
+            from .io import info
+            print(info(args.file))
+            return EXIT_OK
+        if args.command == "plot":
+            from .plot import plot_file
+            out = plot_file(args.file, args.what, args.output, layer=args.layer, neurons=args.neurons)
+            print(f"wrote {out}")
+            return EXIT_OK
+        if args.command == "bench":
+            from .bench import main as bench_main
+            return bench_main(quick=args.quick, json_path=args.json)
+    except config_mod.ConfigError as e:
+        print(f"dendrosim: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (FileNotFoundError, OSError) as e:
+        print(f"dendrosim: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .io import HDF5Sink, resume_simulation
+    from .simulation import Diverged, Progress, Simulation
+
+    if args.resume:
+        sim, sink = resume_simulation(args.config)
+        out = sink.path
+    else:
+        cfg = config_mod.load(args.config, args.set)
+        out = Path(args.output or cfg.record.path or Path(args.config).with_suffix(".h5").name)
+        if cfg.learner.get("rule", "continuous") != "continuous":
+            from .learners import run_learner
+            return run_learner(cfg, out, quiet=args.quiet)
+        sim = Simulation(cfg)
+        sink = HDF5Sink(out, compression=cfg.record.compression)
+    show = not args.quiet and sys.stderr.isatty()
+    progress = Progress(sim.total_steps, sim.dt) if show else None
+    print(f"dendrosim: writing {out}", file=sys.stderr)
+    try:
+        sim.run(sink, progress)
+    except Diverged as e:
+        print(f"\ndendrosim: {e}; data up to that point kept in {out}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        sink.status("interrupted", f"interrupted at t = {sim.t:.1f} ms")
+        print(f"\ndendrosim: interrupted at t = {sim.t:.1f} ms; continue with "
+              f"`dendrosim run --resume {out}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if progress is not None:
+            progress.close()
+        sink.close()
+    _summary(sim, sink, out)
+    return EXIT_OK
+
+
+def _summary(sim, sink, out) -> None:
+    """Print the first and last per-pattern metrics."""
+    m = getattr(sink, "metrics_summary", None)
+    if m:
+        print(m())
+    print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Integrators, fixed points and the self-predicting state of the continuous engine."""
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from dendrosim import config
+from dendrosim.network import Network
+from dendrosim.simulation import MemorySink, Simulation
+
+from .helpers import engine_rhs, make_cfg, random_state
+
+
+def run_to(cfg, net, n_patterns=1):
+    """Run a Simulation of ``cfg`` from network state ``net`` (copied); return the final network."""
+    sim = Simulation(cfg, net=net.copy())
+    sim.run(MemorySink())
+    return sim
+
+
+def single(cfg_dict, **task):
+    d = dict(cfg_dict)
+    d["task"] = {"kind": "single_pattern", **task}
+    d.setdefault("record", {})["variables"] = []
+    return config.from_dict(d)
+
+
+# -- convergence order against scipy's DOP853 ----------------------------------------------
+
+def _base_dict(integrator, dt, T):
+    return {
+        "network": {"sizes": [4, 3, 2], "transfer": "soft_relu", "tau_in": 3.0},
+        "plasticity": {"eta_up": [0.05, 0.08], "eta_IP": 0.06, "eta_PI": 0.04, "eta_down": 0.03,
+                       "tau_w": 5.0},
+        "simulation": {"dt": dt, "integrator": integrator},
+        "task": {"kind": "single_pattern", "n_repeats": 1, "duration": T,
+                 "input": [0.3, 0.9, 0.1, 0.6], "target": [3.5, 2.0]},
+        "record": {"variables": []},
+    }
+
+
+@pytest.mark.parametrize("integrator,order,dts", [
+    ("euler", 1, (0.1, 0.05, 0.025)),
+    ("expeuler", 1, (0.1, 0.05, 0.025)),
+    ("heun", 2, (0.1, 0.05, 0.025)),
+    ("rk4", 4, (0.2, 0.1, 0.05)),
+])
+def test_convergence_order_against_solve_ivp(integrator, order, dts):
+    T = 4.0
+    rng = np.random.default_rng(0)
+    cfg0 = config.from_dict(_base_dict(integrator, dts[0], T))
+    net0 = random_state(cfg0, rng)
+    net0.y[: net0.layout.w_start] = 0.0           # potentials and r_0 start at rest
+    for k in range(1, 3):
+        net0.u_P(k)[:] = rng.uniform(2, 4, net0.sizes[k])
+    seg_x = np.array([0.3, 0.9, 0.1, 0.6])
+    tgt = np.array([3.5, 2.0])
+
+    def f(t, y):
+        n = Network(net0.layout, np.float64, y.copy())
+        dy, _ = engine_rhs(cfg0, n, seg_x, tgt)
+        return dy
+
+    ref = solve_ivp(f, (0, T), net0.y.copy(), method="DOP853", rtol=1e-12, atol=1e-13).y[:, -1]
+    errs = []
+    for dt in dts:
+        sim = run_to(config.from_dict(_base_dict(integrator, dt, T)), net0)
+        errs.append(np.max(np.abs(sim.net.y - ref)))
+    slopes = np.diff(np.log(errs)) / np.diff(np.log(dts))
+    # the finest pair is in the asymptotic regime; coarser pairs approach it
+    assert abs(slopes[-1] - order) < 0.2 and np.all(np.abs(slopes - order) < 0.5), (errs, slopes)
+    assert errs[-1] > 1e-11            # still above the reference's own error
+
+
+# -- closed-form fixed points (research notes sec. 1.8), plasticity off --------------------
+
+@pytest.mark.parametrize("integrator", ["euler", "expeuler"])
+def test_single_layer_fixed_point_closed_form(integrator):
+    """Depth 1, linear transfer: u* = (g_B W x + g_som u_tgt) / (g_l + g_B + g_som)."""
+    d = {"network": {"sizes": [5, 3], "transfer": "linear"}, "simulation": {"integrator": integrator,
+         "dt": 0.1 if integrator == "euler" else 1.0}}
+    cfg = single(d, n_repeats=1, duration=200.0, input=[0.1, 0.5, 0.9, 0.3, 0.7], target=[1.0, -1.0, 0.5])
+    sim = Simulation(cfg)
+    W = sim.net.w("up1").copy()
+    sim.run(MemorySink())
+    x, t = np.array([0.1, 0.5, 0.9, 0.3, 0.7]), np.array([1.0, -1.0, 0.5])
+    expected = (1.0 * W @ x + 0.8 * t) / (0.1 + 1.0 + 0.8)
+    np.testing.assert_allclose(sim.net.u_P(1), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("sizes", [(6, 5, 3), (6, 5, 4, 3), (4, 6, 5, 4, 3)])
+@pytest.mark.parametrize("with_target", [False, True])
+def test_fixed_point_relations(sizes, with_target):
+    """After long integration the state satisfies every closed form of sec. 1.8."""
+    rng = np.random.default_rng(len(sizes))
+    tgt = list(rng.uniform(2, 4, sizes[-1])) if with_target else []
+    d = {"network": {"sizes": list(sizes), "transfer": "soft_relu"}, "init": {"scale": 0.5},
+         "simulation": {"integrator": "expeuler", "dt": 0.5}}
+    cfg = single(d, n_repeats=1, duration=400.0, input=list(rng.uniform(0, 1, sizes[0])),
+                 target=tgt, target_low=2.0, target_high=4.0, target_from=0 if with_target else 1)
+    sim = Simulation(cfg)
+    sim.run(MemorySink())
+    seg = sim.task.segment(0)
+    z = sim.observe(seg)
+    lay, N = sim.layout, sim.layout.depth
+    g_l, g_B, g_A, g_D, g_som = 0.1, 1.0, 0.8, 1.0, 0.8
+
+    def zv(var, k):
+        return z[lay.variable_slice(var, k)[1]]
+    for k in range(1, N):
+        u = sim.net.u_P(k)
+        np.testing.assert_allclose(u, (g_B * zv("v_B", k) + g_A * zv("v_A", k)) / (g_l + g_B + g_A), atol=1e-10)
+        uI = sim.net.u_I(k)
+        np.testing.assert_allclose(uI, (g_D * zv("v_I", k) + g_som * sim.net.u_P(k + 1)) / (g_l + g_D + g_som),
+                                   atol=1e-10)
+    uN = sim.net.u_P(N)
+    if with_target:
+        expected = (g_B * zv("v_B", N) + g_som * seg.target) / (g_l + g_B + g_som)
+    else:
+        expected = g_B * zv("v_B", N) / (g_l + g_B)
+    np.testing.assert_allclose(uN, expected, atol=1e-10)
+
+
+# -- self-predicting state ------------------------------------------------------------------
+
+@pytest.mark.parametrize("sizes", [(8, 6, 4), (8, 6, 5, 4), (8, 7, 6, 5, 4)])
+@pytest.mark.parametrize("transfer", ["soft_relu", "logistic"])
+def test_analytic_self_predicting_state_silences_apical(sizes, transfer):
+    d = {"network": {"sizes": list(sizes), "transfer": transfer}, "init": {"self_predicting": True},
+         "simulation": {"integrator": "expeuler", "dt": 0.5}}
+    cfg = single(d, n_repeats=1, duration=300.0, input_low=0.0, input_high=5.0, target_from=1)
+    sim = Simulation(cfg)
+    sim.run(MemorySink())
+    z = sim.observe(sim.task.segment(0))
+    for k in range(1, sim.layout.depth):
+        va = z[sim.layout.variable_slice("v_A", k)[1]]
+        assert np.linalg.norm(va) < 1e-10
+        np.testing.assert_allclose(sim.net.u_I(k), sim.net.u_P(k + 1), atol=1e-10)
+    # and without the SPS the apical compartments are far from silent
+    d["init"]["self_predicting"] = False
+    sim = Simulation(single(d, n_repeats=1, duration=300.0, input_low=0.0, input_high=5.0, target_from=1))
+    sim.run(MemorySink())
+    z = sim.observe(sim.task.segment(0))
+    assert np.linalg.norm(z[sim.layout.variable_slice("v_A", 1)[1]]) > 1e-3
+
+
+def _probe(net, cfg_dict, n=20):
+    """Mean apical norm and mismatch at steady state on fixed probe patterns, plasticity off."""
+    d = {k: dict(v) for k, v in cfg_dict.items()}
+    d["plasticity"] = {"tau_w": 0.0}
+    d["noise"] = {"sigma": 0.0}
+    d["simulation"] = {"integrator": "expeuler", "dt": 0.5}
+    d["task"] = {"kind": "self_predicting", "n_patterns": n, "duration": 60.0,
+                 "input_low": -1.0, "input_high": 1.0}
+    d["init"] = {"seed": 12345}
+    sim = Simulation(config.from_dict(d), net=Network(net.layout, net.dtype, net.y.copy()))
+    sink = MemorySink()
+    sim.run(sink)
+    return sink.metric("apical_norm").mean(), sink.metric("interneuron_mismatch").mean()
+
+
+def test_learned_self_predicting_state():
+    """Fig. S1: from random weights, IP and PI plasticity alone silence the apical
+    compartments; apical norm and mismatch fall more than 100-fold."""
+    d = {"network": {"sizes": [30, 20, 10], "transfer": "logistic"},
+         "plasticity": {"eta_IP": 0.03, "eta_PI": 0.02, "tau_w": 0.0},
+         "task": {"kind": "self_predicting", "n_patterns": 20000, "duration": 15.0,
+                  "input_low": -1.0, "input_high": 1.0},
+         "record": {"variables": []}}
+    sim = Simulation(config.from_dict(d))
+    before = _probe(sim.net, d)
+    up_before = sim.net.w("up1").copy()
+    sim.run(MemorySink())
+    after = _probe(sim.net, d)
+    assert before[0] / after[0] > 100, (before, after)
+    assert before[1] / after[1] > 100, (before, after)
+    np.testing.assert_array_equal(sim.net.w("up1"), up_before)   # forward weights untouched
+
+
+def test_dtype_is_kept_float32():
+    d = {"network": {"sizes": [5, 4, 3]}, "simulation": {"dtype": "float32"},
+         "plasticity": {"eta_up": 0.01, "eta_IP": 0.01, "eta_PI": 0.01},
+         "noise": {"sigma": 0.1}}
+    cfg = single(d, n_repeats=2, duration=5.0)
+    sim = Simulation(cfg)
+    sink = MemorySink()
+    sim.run(sink)
+    assert sim.net.y.dtype == np.float32
+    cfg64 = single({**d, "simulation": {"dtype": "float64"}}, n_repeats=2, duration=5.0)
+    sim64 = Simulation(cfg64)
+    sim64.run(MemorySink())
+    np.testing.assert_allclose(sim.net.y, sim64.net.y, rtol=1e-3, atol=1e-4)
