@@ -68,10 +68,12 @@ def main(argv=None) -> int:
 
 
 def cmd_run(args) -> int:
-    from .io import HDF5Sink, resume_simulation
     from .simulation import Diverged, Progress, Simulation
 
     if args.resume:
+        if args.set:
+            raise config_mod.ConfigError("set", "--set cannot change the config of a resumed run")
+        from .io import resume_simulation
         sim, sink = resume_simulation(args.config)
         out = sink.path
     else:
@@ -80,13 +82,15 @@ def cmd_run(args) -> int:
         if cfg.learner.get("rule", "continuous") != "continuous":
             from .learners import run_learner
             return run_learner(cfg, out, quiet=args.quiet)
-        sim = Simulation(cfg)
+        sim = Simulation(cfg)          # all validation happens before the file is created
+        from .io import HDF5Sink
         sink = HDF5Sink(out, compression=cfg.record.compression)
     show = not args.quiet and sys.stderr.isatty()
     progress = Progress(sim.total_steps, sim.dt) if show else None
     print(f"dendrosim: writing {out}", file=sys.stderr)
+    echo = _MetricsEcho(sink, len(sim.task), quiet=args.quiet, progress=progress)
     try:
-        sim.run(sink, progress)
+        sim.run(echo, progress)
     except Diverged as e:
         print(f"\ndendrosim: {e}; data up to that point kept in {out}", file=sys.stderr)
         return EXIT_RUNTIME
@@ -99,16 +103,37 @@ def cmd_run(args) -> int:
         if progress is not None:
             progress.close()
         sink.close()
-    _summary(sim, sink, out)
+    print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
     return EXIT_OK
 
 
-def _summary(sim, sink, out) -> None:
-    """Print the first and last per-pattern metrics."""
-    m = getattr(sink, "metrics_summary", None)
-    if m:
-        print(m())
-    print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
+class _MetricsEcho:
+    """Forwards everything to a sink and prints per-pattern metrics about 12 times a run."""
+
+    def __init__(self, sink, n_patterns, quiet=False, progress=None):
+        self.sink, self.quiet, self.progress = sink, quiet, progress
+        self.every = max(1, n_patterns // 12)
+        self.count = 0
+        self.header = False
+
+    def __getattr__(self, name):
+        return getattr(self.sink, name)
+
+    def metrics(self, t, m):
+        self.sink.metrics(t, m)
+        self.count += 1
+        if self.quiet or (self.count - 1) % self.every:
+            return
+        if not self.header:
+            print(f"{'t (ms)':>10}  {'pattern':>7}  {'|v_A| per hidden layer':<28}  "
+                  f"{'mismatch per hidden layer':<28}  loss")
+            self.header = True
+        fmt = lambda a: " ".join(f"{v:.3e}" for v in a) or "-"
+        line = (f"{t:10.1f}  {self.count - 1:7d}  {fmt(m['apical_norm']):<28}  "
+                f"{fmt(m['interneuron_mismatch']):<28}  {m['loss']:.3e}")
+        if self.progress is not None:
+            line = "\r" + line + " " * 20
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
