@@ -1,0 +1,622 @@
+"""Streaming HDF5 writer (:class:`HDF5Sink`) and :func:`resume_simulation`.
+
+The sink is driven by :meth:`dendrosim.simulation.Simulation.run`: ``begin`` creates
+every dataset, ``traces``/``weights``/``metrics`` append to fixed-size RAM buffers that
+are written in large blocks (one h5py call costs about 100 us, a block of a small
+network lasts a few ms), ``checkpoint`` is called at every pattern boundary and
+``status``/``close`` finish the file. Memory does not grow with run length.
+
+Robustness
+----------
+* The file is written in SWMR mode (``libver="latest"``; set ``DENDROSIM_SWMR=0`` or
+  ``swmr=False`` on network file systems): readers in other processes see a consistent
+  prefix while it runs, and a SIGKILL loses at most what was not yet flushed. Buffers
+  are flushed when full and at least every ``flush_interval`` seconds of wall time.
+* Checkpoints: every pattern boundary is kept in RAM (one copy of the state vector);
+  it is written to the file at most every ``checkpoint_interval`` seconds, and always
+  at ``status``/``close``. Two slots are used alternately and a slot is marked valid
+  (``seq``) only after all of it is written, so a kill during a checkpoint leaves the
+  previous one intact. Each checkpoint stores the length of every appendable dataset;
+  :func:`resume_simulation` truncates to them, so a resumed run is bit-identical to an
+  uninterrupted one.
+
+The layout is documented in ``docs/hdf5_layout.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .layout import (FORMAT, FORMAT_VERSION, INTERNEURON_VARIABLES, METRIC_LONG_NAMES,
+                     METRIC_UNITS, VARIABLE_LONG_NAMES, VARIABLE_UNITS, open_read, swmr_default,
+                     text_attr)
+
+_MiB = 1 << 20
+
+
+def _pow2_rows(target_bytes, row_bytes, lo, hi):
+    """Largest power of two of rows whose size stays below ``target_bytes``, within [lo, hi]."""
+    rows = max(1, int(target_bytes // max(row_bytes, 1)))
+    rows = 1 << (rows.bit_length() - 1)
+    return int(min(max(rows, lo), hi))
+
+
+class HDF5Sink:
+    """Stream a :class:`~dendrosim.simulation.Simulation` to one HDF5 file.
+
+    Parameters
+    ----------
+    path : output file (overwritten by :meth:`begin`).
+    compression : ``"none"`` (default) or ``"gzip"`` (gzip level 4 + shuffle).
+    swmr : write in SWMR mode (default: on unless the environment sets DENDROSIM_SWMR=0).
+    buffer_bytes : RAM for buffered trace rows (at most 4096 rows are buffered).
+    flush_interval : seconds of wall time between forced flushes (live readers, SIGKILL).
+    checkpoint_interval : seconds of wall time between checkpoints written to the file.
+    """
+
+    def __init__(self, path, compression: str = "none", swmr: bool | None = None,
+                 buffer_bytes: int = 8 * _MiB, flush_interval: float = 1.0,
+                 checkpoint_interval: float = 30.0):
+        if compression not in ("none", "gzip", None):
+            raise ValueError(f"compression must be 'none' or 'gzip', got {compression!r}")
+        self.path = Path(path)
+        self.compression = compression or "none"
+        self.swmr = swmr_default() if swmr is None else bool(swmr)
+        self.buffer_bytes = int(buffer_bytes)
+        self.flush_interval = float(flush_interval)
+        self.checkpoint_interval = float(checkpoint_interval)
+        self._f: h5py.File | None = None
+        self._closed = False
+        self._status = None
+        self._pending = None          # (snapshot, lengths, t) of the last pattern boundary
+        self._pending_written = True
+        self._ckpt_slot = -1          # slot holding the newest valid checkpoint
+        self._ckpt_seq = 0
+        self._last_ckpt = -np.inf
+        self._last_flush = time.monotonic()
+        self._first_metrics = self._last_metrics = None
+
+    # -- dataset creation --------------------------------------------------------
+    def _filters(self):
+        if self.compression == "gzip":
+            return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        return {}
+
+    def _appendable(self, group, name, inner_shape, dtype, rows, units, long_name=None):
+        d = group.create_dataset(name, shape=(0, *inner_shape), maxshape=(None, *inner_shape),
+                                 chunks=(rows, *inner_shape), dtype=dtype, **self._filters())
+        d.attrs["units"] = units
+        if long_name:
+            d.attrs["long_name"] = long_name
+        return d
+
+    def begin(self, sim) -> None:
+        """Create the file, every dataset and the root attributes (status ``running``)."""
+        import dendrosim
+
+        cfg = sim.cfg
+        self.dtype = np.dtype(sim.dtype)
+        libver = "latest" if self.swmr else None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self._f = h5py.File(self.path, "w", libver=libver)
+        a = f.attrs
+        a["dendrosim_version"] = getattr(dendrosim, "__version__", "unknown")
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["config"] = cfg.to_toml()
+        a["seed"] = int(cfg.init.seed)
+        a["dt"] = float(sim.dt)
+        a["dt_units"] = "ms"
+        a["t0"] = 0.0
+        a["sizes"] = np.asarray(cfg.network.sizes, dtype=np.int64)
+        a["dtype"] = self.dtype.name
+        a["status"] = "running"
+        a["message"] = ""
+        a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        a["swmr"] = self.swmr
+        versions = {"numpy": np.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}
+        try:
+            import numba
+            versions["numba"] = numba.__version__
+        except ImportError:     # pragma: no cover
+            pass
+        a["versions"] = " ".join(f"{k}={v}" for k, v in versions.items())
+        self._create_traces(sim)
+        self._create_weights(sim)
+        self._create_metrics(sim)
+        self._create_checkpoint(sim)
+        f.flush()
+        if self.swmr:
+            f.swmr_mode = True
+        self._bind()
+
+    def _create_traces(self, sim):
+        f, item = self._f, self.dtype.itemsize
+        g = f.create_group("traces")
+        rc = sim.cfg.record
+        g.attrs["every"] = int(rc.every)
+        g.attrs["mode"] = rc.mode
+        g.attrs["t_convention"] = ("t is the time of the recorded state" if rc.mode == "sample"
+                                   else "t is the start of the averaging window of `every` steps")
+        channels = [c for c in sim.channels if len(c.neurons) > 0]
+        n_cols = int(sim.rec_src.size)
+        row_bytes = max(n_cols * item, 1)
+        self._trows = _pow2_rows(self.buffer_bytes, row_bytes, 16, 4096)
+        t = self._appendable(g, "t", (), np.float64, max(self._trows, 256), "ms", "simulated time")
+        t.make_scale("time")
+        self._channels = []
+        for ch in channels:
+            lg = g.require_group(f"layer{ch.layer}")
+            inter = ch.variable in INTERNEURON_VARIABLES
+            sname = "interneurons" if inter else "neurons"
+            if sname not in lg:
+                s = lg.create_dataset(sname, data=np.asarray(ch.neurons, dtype=np.int64))
+                s.attrs["units"] = "index"
+                s.attrs["long_name"] = ("interneuron" if inter else "neuron") + f" index in layer {ch.layer}"
+                s.make_scale(sname[:-1])
+            scale = lg[sname]
+            if not np.array_equal(scale[()], ch.neurons):    # pragma: no cover (record_channels)
+                raise ValueError(f"{ch.name}: neuron indices differ from {scale.name}")
+            n = len(ch.neurons)
+            rows = _pow2_rows(512 * 1024, n * item, 64, 4096)
+            d = self._appendable(lg, ch.variable, (n,), self.dtype, rows,
+                                 VARIABLE_UNITS.get(ch.variable, "dimensionless"),
+                                 VARIABLE_LONG_NAMES.get(ch.variable))
+            d.dims[0].attach_scale(t)
+            d.dims[0].label = "time"
+            d.dims[1].attach_scale(scale)
+            d.dims[1].label = sname[:-1]
+            self._channels.append((d.name, ch.columns))
+
+    def _create_weights(self, sim):
+        f = self._f
+        g = f.create_group("weights")
+        w = sim.net.weights()
+        snap_bytes = sum(v.nbytes for v in w.values())
+        self._wrows = _pow2_rows(4 * _MiB, snap_bytes, 1, 256)
+        t = self._appendable(g, "t", (), np.float64, 256, "ms", "time of the weight snapshot")
+        t.make_scale("time")
+        self._wshapes = {}
+        for name, W in w.items():
+            rows = _pow2_rows(256 * 1024, W.nbytes, 1, 256)
+            d = self._appendable(g, name, W.shape, W.dtype, rows, "dimensionless",
+                                 "weights (post, pre)" if W.ndim == 2 else "thresholds (post)")
+            d.dims[0].attach_scale(t)
+            d.dims[0].label = "time"
+            for i, lab in enumerate(("post", "pre")[:W.ndim], start=1):
+                d.dims[i].label = lab
+            self._wshapes[name] = (W.shape, W.dtype)
+
+    def _metrics_schema(self, sim) -> dict:
+        try:
+            seg = sim.task.segment(min(sim.state.segment, len(sim.task) - 1))
+            m = sim.metrics(seg)
+        except Exception:          # a driver without metrics: nothing to create
+            return {}
+        return {k: (np.asarray(v).shape, np.int64 if np.asarray(v).dtype.kind in "iub" else np.float64)
+                for k, v in m.items() if np.asarray(v).size > 0}
+
+    def _create_metrics(self, sim):
+        f = self._f
+        g = f.create_group("metrics")
+        g.attrs["t_convention"] = "t is the end of the pattern (segment)"
+        t = self._appendable(g, "t", (), np.float64, 1024, "ms", "end time of the pattern")
+        t.make_scale("time")
+        n_hidden = max(sim.layout.depth - 1, 0)
+        if n_hidden:
+            h = g.create_dataset("hidden_layer", data=np.arange(1, n_hidden + 1, dtype=np.int64))
+            h.attrs["units"] = "index"
+            h.attrs["long_name"] = "hidden layer k"
+            h.make_scale("hidden_layer")
+        for key, (shape, dtype) in self._metrics_schema(sim).items():
+            d = self._appendable(g, key, shape, dtype, 1024, METRIC_UNITS.get(key, "dimensionless"),
+                                 METRIC_LONG_NAMES.get(key))
+            d.dims[0].attach_scale(t)
+            d.dims[0].label = "time"
+            if len(shape) == 1 and shape[0] == n_hidden and n_hidden:
+                d.dims[1].attach_scale(g["hidden_layer"])
+                d.dims[1].label = "hidden_layer"
+
+    def _create_checkpoint(self, sim):
+        f = self._f
+        g = f.create_group("checkpoint")
+        g.attrs["description"] = ("state at a pattern boundary; the valid slot with the largest seq "
+                                  "is the newest; lengths[i] is the length of datasets[i] then")
+        names = self._appendable_names()
+        g.create_dataset("datasets", data=np.array(names, dtype=h5py.string_dtype()))
+        snap = sim.snapshot()
+        for s in ("slot0", "slot1"):
+            sg = g.create_group(s)
+            sg.create_dataset("seq", data=np.int64(-1))
+            sg.create_dataset("t", data=np.float64(np.nan)).attrs["units"] = "ms"
+            sg.create_dataset("lengths", data=np.zeros(len(names), dtype=np.int64))
+            st = sg.create_group("state")
+            for k, v in snap.items():
+                st.create_dataset(k, data=np.zeros_like(np.asarray(v)))
+
+    def _appendable_names(self) -> list[str]:
+        out = []
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.maxshape and obj.maxshape[0] is None:
+                out.append("/" + name)
+        for top in ("traces", "weights", "metrics"):
+            if top in self._f:
+                self._f[top].visititems(lambda n, o, top=top: visit(f"{top}/{n}", o))
+        return sorted(out)
+
+    # -- buffers ---------------------------------------------------------------------
+    def _bind(self, lengths: dict | None = None) -> None:
+        """Open dataset handles and allocate the RAM buffers (after begin or reopen)."""
+        f = self._f
+        lengths = lengths or {}
+        self._names = [text_attr(s) for s in f["checkpoint/datasets"][()]]
+        self.dtype = np.dtype(text_attr(f.attrs["dtype"]))
+        # traces
+        self._tt = f["traces/t"]
+        self._tds = [(f[name], cols) for name, cols in self._channels]
+        self._tn = int(lengths.get("/traces/t", self._tt.shape[0]))
+        n_cols = max((cols.stop for _, cols in self._channels), default=0)
+        self._tbuf = np.zeros((self._trows, n_cols), dtype=self.dtype)
+        self._tbuf_t = np.zeros(self._trows, dtype=np.float64)
+        self._tfill = 0
+        # weights
+        self._wt = f["weights/t"]
+        self._wds = {name: f["weights/" + name] for name in self._wshapes}
+        self._wn = int(lengths.get("/weights/t", self._wt.shape[0]))
+        self._wbuf = {name: np.zeros((self._wrows, *shape), dtype=dt) for name, (shape, dt) in self._wshapes.items()}
+        self._wbuf_t = np.zeros(self._wrows)
+        self._wfill = 0
+        # metrics
+        g = f["metrics"]
+        self._mt = g["t"]
+        self._mds = {k: g[k] for k in g if k not in ("t", "hidden_layer")}
+        self._mn = int(lengths.get("/metrics/t", self._mt.shape[0]))
+        self._mrows = 256
+        self._mbuf = {k: np.zeros((self._mrows, *d.shape[1:]), dtype=d.dtype) for k, d in self._mds.items()}
+        self._mbuf_t = np.zeros(self._mrows)
+        self._mfill = 0
+        self._warned = set()
+
+    def _lengths(self) -> np.ndarray:
+        """Logical length (written + buffered) of every appendable dataset, in ``_names`` order."""
+        n = {"traces": self._tn + self._tfill, "weights": self._wn + self._wfill,
+             "metrics": self._mn + self._mfill}
+        return np.array([n[name.split("/")[1]] for name in self._names], dtype=np.int64)
+
+    @staticmethod
+    def _append(ds, n, block):
+        k = block.shape[0]
+        if ds.shape[0] != n + k:
+            ds.resize(n + k, axis=0)
+        ds[n:n + k] = block
+
+    def _flush_traces(self):
+        k = self._tfill
+        if not k:
+            return
+        for d, cols in self._tds:               # data first, time last: t never runs ahead
+            self._append(d, self._tn, self._tbuf[:k, cols])
+        self._append(self._tt, self._tn, self._tbuf_t[:k])
+        self._tn += k
+        self._tfill = 0
+
+    def _flush_weights(self):
+        k = self._wfill
+        if not k:
+            return
+        for name, d in self._wds.items():
+            self._append(d, self._wn, self._wbuf[name][:k])
+        self._append(self._wt, self._wn, self._wbuf_t[:k])
+        self._wn += k
+        self._wfill = 0
+
+    def _flush_metrics(self):
+        k = self._mfill
+        if not k:
+            return
+        for key, d in self._mds.items():
+            self._append(d, self._mn, self._mbuf[key][:k])
+        self._append(self._mt, self._mn, self._mbuf_t[:k])
+        self._mn += k
+        self._mfill = 0
+
+    def flush(self) -> None:
+        """Write every buffered row and make it visible to readers."""
+        if self._f is None:
+            return
+        self._flush_traces()
+        self._flush_weights()
+        self._flush_metrics()
+        self._f.flush()
+        self._last_flush = time.monotonic()
+
+    def _maybe_flush(self):
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    # -- the sink interface ------------------------------------------------------------
+    def traces(self, t, rows) -> None:
+        """Append recorded rows (n_rows, n_cols) sampled at times ``t`` (ms)."""
+        t = np.asarray(t, dtype=np.float64)
+        rows = np.asarray(rows)
+        i, n = 0, t.shape[0]
+        while i < n:
+            k = min(n - i, self._trows - self._tfill)
+            self._tbuf[self._tfill:self._tfill + k] = rows[i:i + k]
+            self._tbuf_t[self._tfill:self._tfill + k] = t[i:i + k]
+            self._tfill += k
+            i += k
+            if self._tfill == self._trows:
+                self._flush_traces()
+                self._f.flush()
+                self._last_flush = time.monotonic()
+        self._maybe_flush()
+
+    def weights(self, t, w: dict) -> None:
+        """Append one snapshot of every weight array."""
+        j = self._wfill
+        for name, buf in self._wbuf.items():
+            buf[j] = w[name]
+        self._wbuf_t[j] = t
+        self._wfill += 1
+        if self._wfill == self._wrows:
+            self._flush_weights()
+        self._maybe_flush()
+
+    def metrics(self, t, m: dict) -> None:
+        """Append one row of per-pattern metrics (arrays become (time, n) datasets)."""
+        j = self._mfill
+        for key, buf in self._mbuf.items():
+            buf[j] = m.get(key, np.nan) if buf.dtype.kind == "f" else m.get(key, -1)
+        for key in m.keys() - self._mbuf.keys():
+            if key not in self._warned and np.asarray(m[key]).size:
+                warnings.warn(f"metric {key!r} was not known when the file was created; not stored",
+                              stacklevel=2)
+                self._warned.add(key)
+        self._mbuf_t[j] = t
+        self._mfill += 1
+        if self._first_metrics is None:
+            self._first_metrics = (t, dict(m))
+        self._last_metrics = (t, dict(m))
+        if self._mfill == self._mrows:
+            self._flush_metrics()
+        self._maybe_flush()
+
+    def checkpoint(self, sim) -> None:
+        """Remember the state at this pattern boundary; write it if the interval has passed."""
+        self._pending = (sim.snapshot(), self._lengths(), float(sim.t))
+        self._pending_written = False
+        if self._ckpt_slot < 0 or time.monotonic() - self._last_ckpt >= self.checkpoint_interval:
+            self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
+        if self._pending is None or self._pending_written or self._f is None:
+            return
+        snap, lengths, t = self._pending
+        self.flush()                       # lengths refer to rows that are now in the file
+        slot = self._f[f"checkpoint/slot{0 if self._ckpt_slot < 0 else 1 - self._ckpt_slot}"]
+        slot["seq"][()] = -1               # invalid while being written
+        self._f.flush()
+        for k, v in snap.items():
+            slot["state/" + k][()] = v
+        slot["lengths"][:] = lengths
+        slot["t"][()] = t
+        self._f.flush()
+        self._ckpt_seq += 1
+        slot["seq"][()] = self._ckpt_seq
+        self._f.flush()
+        self._ckpt_slot = int(slot.name[-1])
+        self._pending_written = True
+        self._last_ckpt = time.monotonic()
+
+    def status(self, status: str, message: str = "") -> None:
+        """Set the root ``status`` (running, completed, interrupted, diverged) and ``message``."""
+        if self._f is None:
+            return
+        self.flush()
+        self._write_checkpoint()
+        self._status = status
+        self._set_attrs(status=status, message=message)
+
+    def _set_attrs(self, **kw) -> None:
+        try:
+            for k, v in kw.items():
+                self._f.attrs[k] = v
+            self._f.flush()
+        except (OSError, RuntimeError, KeyError):   # an HDF5 that refuses attribute writes in SWMR
+            names = [d.name for d, _ in self._tds]
+            self._f.close()
+            self._f = h5py.File(self.path, "r+", libver="latest", locking=False)
+            for k, v in kw.items():
+                self._f.attrs[k] = v
+            self._f.flush()
+            self._rebind_handles(names)
+
+    def _rebind_handles(self, names):
+        f = self._f
+        self._tt, self._wt, self._mt = f["traces/t"], f["weights/t"], f["metrics/t"]
+        self._tds = [(f[n], cols) for n, (_, cols) in zip(names, self._tds)]
+        self._wds = {k: f["weights/" + k] for k in self._wds}
+        self._mds = {k: f["metrics/" + k] for k in self._mds}
+
+    def close(self) -> None:
+        """Flush, write the last checkpoint; a run stopped early is marked ``interrupted``."""
+        if self._f is None:
+            return
+        try:
+            self.flush()
+            self._write_checkpoint()
+            if self._status is None:
+                self.status("interrupted", "stopped before the end of the task"
+                            + (f" (checkpoint at t = {self._pending[2]:.1f} ms)" if self._pending else ""))
+        finally:
+            self._f.close()
+            self._f = None
+            self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def metrics_summary(self) -> str:
+        """First and last per-pattern metrics, for the end-of-run message."""
+        if self._first_metrics is None:
+            return ""
+        def fmt(tm):
+            t, m = tm
+            parts = []
+            for k, v in m.items():
+                a = np.asarray(v)
+                parts.append(f"{k}={np.array2string(a, precision=4) if a.ndim else format(a.item(), '.4g')}")
+            return f"t = {t:.1f} ms: " + ", ".join(parts)
+        return f"first pattern {fmt(self._first_metrics)}\nlast pattern  {fmt(self._last_metrics)}"
+
+    # -- reopening for resume -----------------------------------------------------------
+    @classmethod
+    def _reopen(cls, path, sim, names, lengths, slot, seq, compression="none", swmr=None, **kw):
+        """Open an existing file for appending after truncating it to a checkpoint."""
+        self = cls(path, compression=compression, swmr=swmr, **kw)
+        self.dtype = np.dtype(sim.dtype)
+        want = dict(zip(names, (int(n) for n in lengths)))
+        try:
+            f = h5py.File(self.path, "r+", libver="latest")
+        except OSError:
+            # a killed SWMR writer leaves the "open for write" flag set: copy the prefix
+            _rebuild(self.path, want)
+            f = h5py.File(self.path, "r+", libver="latest")
+        self._f = f
+        for name, n in want.items():
+            d = f[name]
+            if d.shape[0] != n:
+                d.resize(n, axis=0)
+        self._channels = [(f"/traces/layer{c.layer}/{c.variable}", c.columns)
+                          for c in sim.channels if len(c.neurons) > 0]
+        for name, _ in self._channels:
+            if name not in f:
+                raise ValueError(f"{path}: dataset {name} is missing; the file does not match its config")
+        self._trows = _pow2_rows(self.buffer_bytes, max(sim.rec_src.size * self.dtype.itemsize, 1), 16, 4096)
+        w = sim.net.weights()
+        self._wshapes = {k: (v.shape, v.dtype) for k, v in w.items()}
+        self._wrows = _pow2_rows(4 * _MiB, sum(v.nbytes for v in w.values()), 1, 256)
+        f.attrs["status"] = "running"
+        f.attrs["message"] = f"resumed from the checkpoint at t = {sim.t:.1f} ms"
+        f.attrs["swmr"] = self.swmr
+        f.flush()
+        if self.swmr:
+            f.swmr_mode = True
+        self._bind(want)
+        self._ckpt_slot, self._ckpt_seq = slot, seq
+        self._last_ckpt = time.monotonic()
+        return self
+
+
+def _rebuild(path: Path, lengths: dict) -> None:
+    """Copy ``path`` into a fresh file, truncating appendable datasets to ``lengths``."""
+    tmp = path.with_name(path.name + ".resume-tmp")
+    scales, attached = {}, []
+    with open_read(path) as src, h5py.File(tmp, "w", libver="latest") as dst:
+        _copy_attrs(src, dst)
+
+        def visit(name, obj):
+            full = "/" + name
+            if isinstance(obj, h5py.Group):
+                _copy_attrs(obj, dst.require_group(full))
+                return
+            if obj.maxshape and obj.maxshape[0] is None:
+                n = lengths.get(full, obj.shape[0])
+                d = dst.create_dataset(full, shape=(n, *obj.shape[1:]), maxshape=obj.maxshape,
+                                       chunks=obj.chunks, dtype=obj.dtype, compression=obj.compression,
+                                       compression_opts=obj.compression_opts, shuffle=obj.shuffle)
+                step = max(obj.chunks[0] * 16, 1)
+                for i in range(0, n, step):
+                    d[i:min(i + step, n)] = obj[i:min(i + step, n)]
+            else:
+                d = dst.create_dataset(full, data=obj[()], dtype=obj.dtype)
+            _copy_attrs(obj, d)
+            if text_attr(obj.attrs.get("CLASS", b"")) == "DIMENSION_SCALE":
+                scales[full] = text_attr(obj.attrs.get("NAME", b""))
+            for i, dim in enumerate(obj.dims):
+                for s in dim.values():
+                    attached.append((full, i, s.name, dim.label))
+        src.visititems(visit)
+        for name, label in scales.items():
+            dst[name].make_scale(label)
+        for full, i, sname, label in attached:
+            dst[full].dims[i].attach_scale(dst[sname])
+            if label:
+                dst[full].dims[i].label = label
+    os.replace(tmp, path)
+
+
+_SCALE_ATTRS = {"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", "DIMENSION_LABELS"}
+
+
+def _copy_attrs(src, dst):
+    for k, v in src.attrs.items():
+        if k not in _SCALE_ATTRS:
+            dst.attrs[k] = v
+
+
+def read_checkpoint(f: h5py.File):
+    """The newest valid checkpoint: (snapshot dict, {dataset: length}, slot, seq) or None."""
+    if "checkpoint" not in f:
+        return None
+    g = f["checkpoint"]
+    best = None
+    for i in (0, 1):
+        s = g[f"slot{i}"]
+        seq = int(s["seq"][()])
+        if seq >= 0 and (best is None or seq > best[1]):
+            best = (i, seq)
+    if best is None:
+        return None
+    slot = g[f"slot{best[0]}"]
+    snap = {k: d[()] for k, d in slot["state"].items()}
+    names = [text_attr(s) for s in g["datasets"][()]]
+    lengths = dict(zip(names, (int(n) for n in slot["lengths"][()])))
+    return snap, lengths, best[0], best[1]
+
+
+def resume_simulation(path, **sink_kw):
+    """Rebuild the Simulation stored in ``path`` at its last checkpoint and reopen the file.
+
+    Returns ``(sim, sink)``; ``sim.run(sink)`` continues the run and gives results
+    bit-identical to an uninterrupted run. Every dataset is first truncated to its
+    length at the checkpoint; the status goes back to ``running``.
+    """
+    import tomllib
+
+    from .. import config as config_mod
+    from ..simulation import Simulation
+
+    path = Path(path)
+    try:
+        with open_read(path) as f:
+            status = text_attr(f.attrs.get("status", ""))
+            text = text_attr(f.attrs["config"])
+            ck = read_checkpoint(f)
+    except (KeyError, OSError) as e:
+        raise config_mod.ConfigError("resume", f"{path} is not a dendrosim output file: {e}") from None
+    if status == "completed":
+        raise config_mod.ConfigError("resume", f"{path}: the run is already completed")
+    if ck is None:
+        raise config_mod.ConfigError("resume", f"{path} holds no checkpoint (killed before the first "
+                                     "pattern ended); start the run again")
+    snap, lengths, slot, seq = ck
+    cfg = config_mod.from_dict(tomllib.loads(text))
+    sim = Simulation(cfg)
+    sim.restore(snap)
+    names = list(lengths)
+    sink = HDF5Sink._reopen(path, sim, names, [lengths[n] for n in names], slot, seq,
+                            compression=cfg.record.compression, **sink_kw)
+    return sim, sink
