@@ -1,0 +1,211 @@
+"""Run a discrete learner on a task: config -> network + task -> updates -> metrics.
+
+:func:`run` keeps everything in memory and returns a :class:`Result` (used by the
+reproduction scripts, which run thousands of short runs); :func:`run_learner` is
+the CLI entry point that writes the HDF5 layout of :mod:`.h5out`.
+
+Seeds: ``SeedSequence([init] seed).spawn(4)`` gives the same first three
+children as the continuous engine (weights, data, noise), so a learner run
+starts from exactly the network and task :class:`~dendrosim.simulation.Simulation`
+would build; the fourth child draws the learner's own initial quantities (FA
+feedback, FA_Ex signs, biases), the noise child its per-update noise (WP
+perturbations, post-factor and error noise).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ConfigError
+from ..network import Layout
+from ..tasks import make_task
+from . import steady
+from .options import options
+from .rules import make_learner
+
+
+class LearnerDiverged(RuntimeError):
+    pass
+
+
+@dataclass
+class Result:
+    rule: str
+    batch_size: int
+    metrics: dict                      # per update, incl. "t" (trials before the update)
+    trials: dict                       # per trial: y, target, correct, label
+    weights_t: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+    status: str = "completed"
+    message: str = ""
+    seconds: float = 0.0
+
+
+def setup(cfg, net=None):
+    """(options, network, task, learner) for a config; ``net`` overrides the built network."""
+    from ..simulation import build_network
+    opts = options(cfg)
+    nw = cfg.network
+    dtype = np.dtype(cfg.simulation.dtype)
+    layout = Layout.build(nw.sizes, nw.transfer, nw.bias, traces=False)
+    ch = np.random.SeedSequence(cfg.init.seed).spawn(4)
+    task = make_task(cfg.task, nw.sizes, cfg.simulation.dt, np.random.default_rng(ch[1]))
+    if net is None:
+        net = build_network(cfg, layout, dtype, np.random.default_rng(ch[0]))
+    init_rng = np.random.default_rng(ch[3])
+    if opts["bias_scale"] > 0:
+        if not nw.bias:
+            raise ConfigError("learner.bias_scale", "needs [network] bias = true")
+        for k in range(1, net.depth + 1):
+            b = net.w(f"b_up{k}")
+            b[...] = init_rng.uniform(-opts["bias_scale"], opts["bias_scale"], size=b.shape)
+    learner = make_learner(opts["rule"], net, steady.Circuit(cfg), opts, init_rng, cfg.plasticity)
+    learner.rng = np.random.default_rng(ch[2])
+    return opts, net, task, learner
+
+
+def _batch(task, i0, i1):
+    if hasattr(task, "batch"):
+        return task.batch(i0, i1)
+    segs = [task.segment(i) for i in range(i0, i1)]
+    X = np.stack([s.x for s in segs])
+    has = [s.target is not None for s in segs]
+    if any(has) and not all(has):
+        raise ConfigError("learner.batch_size", f"trials {i0}..{i1 - 1} mix samples with and without target")
+    T = np.stack([s.target for s in segs]) if all(has) else None
+    return X, T, np.array([s.label for s in segs])
+
+
+def _correct(task, y, T):
+    if T is None:
+        return np.full(y.shape[0], np.nan)
+    if hasattr(task, "correct"):
+        return task.correct(y, T).astype(float)
+    if y.shape[1] > 1:     # classification by the largest output
+        return (np.argmax(y, axis=1) == np.argmax(T, axis=1)).astype(float)
+    return np.full(y.shape[0], np.nan)
+
+
+def run(cfg, net=None, progress=None, on_weights=None) -> Result:
+    """Run the configured learner over the whole task, in memory."""
+    t0 = time.perf_counter()
+    opts, net, task, learner = setup(cfg, net)
+    bs, n = opts["batch_size"], len(task)
+    n_upd = -(-n // bs)
+    n_out = net.sizes[-1]
+    has_test = hasattr(task, "test_batch") and getattr(task, "test_size", 0) > 0
+    M = {k: np.full(n_upd, np.nan) for k in ("loss", "correct", "correct_new", "test_mse", "test_correct")}
+    tr_y = np.full((n, n_out), np.nan)
+    tr_t = np.full((n, n_out), np.nan)
+    tr_c = np.full(n, np.nan)
+    tr_l = np.full(n, -1, dtype=np.int64)
+    res = Result(opts["rule"], bs, {}, {})
+    w_every = opts["weights_every"]
+
+    def snap(trial):
+        w = {k: v.copy() for k, v in net.weights().items()}
+        res.weights_t.append(float(trial))
+        res.weights.append(w)
+        if on_weights is not None:
+            on_weights(float(trial), w)
+
+    snap(0)
+    is_new = getattr(task, "is_new", None)
+    for u in range(n_upd):
+        i0, i1 = u * bs, min(n, (u + 1) * bs)
+        X, T, L = _batch(task, i0, i1)
+        y = learner.step(X, T)
+        if not np.all(np.isfinite(y)) or not all(np.all(np.isfinite(w)) for w in learner.W.up[1:]):
+            bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
+                       net.depth)
+            res.status = "diverged"
+            res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
+            break
+        c = _correct(task, y, T)
+        tr_y[i0:i1], tr_c[i0:i1], tr_l[i0:i1] = y, c, L
+        if T is not None:
+            tr_t[i0:i1] = T
+            M["loss"][u] = float(np.mean(np.sum((T - y) ** 2, axis=1)))
+        M["correct"][u] = float(np.mean(c)) if c.size else np.nan
+        if is_new is not None:
+            m = is_new(L)
+            if m.any():
+                M["correct_new"][u] = float(np.mean(c[m]))
+        if has_test and u % opts["test_every"] == 0:
+            tb = task.test_batch()
+            Xt, Tt = tb[0], tb[1]
+            yt = learner.forward(Xt)[0][-1]
+            M["test_mse"][u] = float(np.mean(np.sum((Tt - yt) ** 2, axis=1)))
+            M["test_correct"][u] = float(np.mean(_correct(task, yt, Tt)))
+        if w_every and (u + 1) % w_every == 0 and u + 1 < n_upd:
+            snap(i1)
+        if progress is not None:
+            progress(u + 1, n_upd)
+    snap(min(n, n_upd * bs) if res.status == "completed" else i0)
+    res.metrics = {"t": np.arange(n_upd, dtype=float) * bs, "update": np.arange(n_upd), **M}
+    res.trials = {"y": tr_y, "target": tr_t, "correct": tr_c, "label": tr_l}
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def run_learner(cfg, out_path, quiet=False) -> int:
+    """CLI entry: run the ``[learner] rule`` and write ``out_path`` (HDF5). Exit code 0/1/2."""
+    from .h5out import H5Writer
+    try:
+        rule = options(cfg)["rule"]
+    except ConfigError as e:
+        print(f"dendrosim: config error: {e}", file=sys.stderr)
+        return 2
+    out_path = Path(out_path)
+    w = None
+    try:
+        w = H5Writer(out_path, cfg, rule)
+        show = not quiet and sys.stderr.isatty()
+        last = [0.0]
+
+        def progress(i, n):
+            now = time.perf_counter()
+            if show and (now - last[0] > 0.5 or i == n):
+                last[0] = now
+                sys.stderr.write(f"\r{rule}: update {i}/{n}")
+                sys.stderr.flush()
+
+        if not quiet:
+            print(f"dendrosim: {rule} learner, writing {out_path}", file=sys.stderr)
+        try:
+            res = run(cfg, progress=progress, on_weights=w.weights)
+        except ConfigError as e:
+            w.status("failed", str(e))
+            print(f"\ndendrosim: config error: {e}", file=sys.stderr)
+            return 2
+        except steady.NoFixedPoint as e:
+            w.status("diverged", str(e))
+            print(f"\ndendrosim: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            w.status("interrupted", "interrupted")
+            return 130
+        if show:
+            sys.stderr.write("\n")
+        m = res.metrics
+        w.metrics(m["t"], {k: v for k, v in m.items() if k != "t"})
+        w.trials(res.trials)
+        w.status(res.status, res.message)
+        if res.status != "completed":
+            print(f"dendrosim: {res.message}; data up to that point kept in {out_path}", file=sys.stderr)
+            return 1
+        if not quiet:
+            c = m["correct"]
+            tail = c[-max(1, len(c) // 10):]
+            print(f"dendrosim: {len(c)} updates in {res.seconds:.2f} s; correct over the last 10 %: "
+                  f"{np.nanmean(tail) if np.isfinite(tail).any() else float('nan'):.3f}; "
+                  f"results in {out_path.resolve()}", file=sys.stderr)
+        return 0
+    finally:
+        if w is not None:
+            w.close()

@@ -1,0 +1,304 @@
+"""Steady state of the microcircuit for a held input and target (the discrete limit).
+
+The network, conductances, transfer functions and weights are those of the
+continuous engine (:mod:`dendrosim.engine.rhs`); only the time derivative is set
+to zero. For an input pattern held long enough, r_0 = pattern (the tau_in filter
+has settled) and every soma sits at the fixed point of paper eqs. 1-2
+(research notes sec. 1.8):
+
+- hidden pyramidal, eq. 1:   u_k  = (g_B v_B + g_A v_A) / (g_l + g_B + g_A)
+- output, eq. 2 with target: u_N  = (g_B v_B + g_som u_tgt) / (g_l + g_B + g_som)
+  (conductance nudging: the rectified g_exc, g_inh of :func:`nudging_current`)
+- output without target:     u_N  = g_B v_B / (g_l + g_B)
+- interneuron, eq. 2:        u_I,k = (g_D v_I + g_som u_{k+1}) / (g_l + g_D + g_som)
+
+with the instantaneous dendrites of eqs. 3-5 (v_B = W_up r_{k-1} + b,
+v_A = W_down r_{k+1} + W_PI r_I, v_I = W_IP r_k + b_IP) and interneurons of
+layer k using the transfer function of layer k+1, as in the engine.
+
+Two solvers, vectorised over a mini-batch (rows of ``x``):
+
+``exact``
+    The fixed point of the same ODEs, by Gauss-Seidel sweeps (up, then down)
+    started from the two-sweep state, iterated until no potential changes by
+    more than ``tol``. The input layer's basal potential W_up1 r_0 is computed
+    once. If the sweeps do not contract (strong loops, paper pitfall 10),
+    :class:`NoFixedPoint` is raised.
+
+``two_sweep``
+    The paper's MNIST approximation (research notes sec. 4(c), steps 1-4),
+    with the two caveats handled: (i) every compartment uses its exact closed
+    form above (attenuation and leak kept) instead of the convex mixture; (ii)
+    the upward sweep sets each soma to its *no-apical* value (hidden
+    a_hid v_B, output a_out v_B or the nudged value, interneuron a_I v_I), and
+    the plasticity's v-hat is exactly that value, so a network in the
+    self-predicting state without a target has zero error. The downward sweep
+    then mixes in the apical input once; lower layers are not revisited.
+
+:func:`plasticity` evaluates eqs. 7-10 at a solved state without the tau_w
+filter (the filter is a low-pass of a constant here), averaged over the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..transfer import dphi_np, phi_np
+
+
+class NoFixedPoint(RuntimeError):
+    """The steady-state iteration did not converge (no stable fixed point reachable)."""
+
+
+class Circuit:
+    """Conductances and transfer functions of a config (everything but the weights)."""
+
+    def __init__(self, cfg):
+        c, nw = cfg.conductances, cfg.network
+        self.g_l, self.g_B, self.g_A, self.g_D, self.g_som = c.g_l, c.g_B, c.g_A, c.g_D, c.g_som
+        self.nudging = c.nudging
+        self.E_exc, self.E_inh = c.E_exc, c.E_inh
+        self.transfers = tuple(nw.transfer)          # layers 1..N
+        self.tp = dict(gamma=nw.gamma, beta=nw.beta, theta=nw.theta)
+        self.N = len(nw.sizes) - 1
+
+    # transfer of layer k (interneurons of layer k use k+1)
+    def phi(self, k, u):
+        return phi_np(u, self.transfers[k - 1], **self.tp)
+
+    def dphi(self, k, u):
+        return dphi_np(u, self.transfers[k - 1], **self.tp)
+
+    def att(self, k):
+        """v-hat factor of layer k: g_B/(g_l+g_B+g_A), g_A = 0 at the output (eq. 7)."""
+        return self.g_B / (self.g_l + self.g_B + (self.g_A if k < self.N else 0.0))
+
+    @property
+    def att_I(self):
+        """v-hat factor of interneurons: g_D/(g_l+g_D) (eq. 8)."""
+        return self.g_D / (self.g_l + self.g_D)
+
+    def nudged(self, num, den, u_tgt):
+        """Fixed point (num + nudging)/(den + nudging conductance) towards ``u_tgt``.
+
+        ``num`` = sum of g v over the dendrites, ``den`` = g_l + sum of g (sec. 1.4).
+        """
+        if self.nudging == "current":
+            return (num + self.g_som * u_tgt) / (den + self.g_som)
+        dE = self.E_exc - self.E_inh
+        g_exc = np.maximum(self.g_som * (u_tgt - self.E_inh) / dE, 0.0)
+        g_inh = np.maximum(-self.g_som * (u_tgt - self.E_exc) / dE, 0.0)
+        return (num + g_exc * self.E_exc + g_inh * self.E_inh) / (den + g_exc + g_inh)
+
+
+@dataclass
+class State:
+    """Potentials at the steady state; lists indexed by layer k (entry 0 unused
+    except ``r[0]`` = input rates), interneuron quantities by hidden layer k."""
+
+    u: list
+    r: list
+    vB: list
+    vA: dict = field(default_factory=dict)
+    uI: dict = field(default_factory=dict)
+    rI: dict = field(default_factory=dict)
+    vI: dict = field(default_factory=dict)
+    vhat: list = field(default_factory=list)     # v-hat of eq. 7 used by plasticity
+    vhat_I: dict = field(default_factory=dict)   # v-hat of eq. 8
+    target: np.ndarray | None = None
+    iterations: int = 0
+    change: float = 0.0                           # last max |delta u| (exact solver)
+
+
+class Weights:
+    """Plain views of a :class:`~dendrosim.network.Network`'s weights, by layer."""
+
+    def __init__(self, net):
+        N = net.depth
+        self.N = N
+        self.up = [None] + [net.w(f"up{k}") for k in range(1, N + 1)]
+        self.b_up = [None] + [net.w(f"b_up{k}") if net.layout.bias else None for k in range(1, N + 1)]
+        self.down = [None] + [net.w(f"down{k}") for k in range(1, N)]
+        self.PI = [None] + [net.w(f"PI{k}") for k in range(1, N)]
+        self.IP = [None] + [net.w(f"IP{k}") for k in range(1, N)]
+        self.b_IP = [None] + [net.w(f"b_IP{k}") if net.layout.bias else None for k in range(1, N)]
+
+
+def _basal(W, k, r_prev):
+    v = r_prev @ W.up[k].T
+    if W.b_up[k] is not None:
+        v += W.b_up[k]
+    return v
+
+
+def _vI(W, k, r_k):
+    v = r_k @ W.IP[k].T
+    if W.b_IP[k] is not None:
+        v += W.b_IP[k]
+    return v
+
+
+def _vA(W, k, r_next, r_I):
+    return r_next @ W.down[k].T + r_I @ W.PI[k].T
+
+
+def _as_batch(a, dtype):
+    a = np.asarray(a, dtype=dtype)
+    return a[None, :] if a.ndim == 1 else a
+
+
+def two_sweep(net, circ: Circuit, x, target=None, W: Weights | None = None) -> State:
+    """The paper's two-sweep approximation (sec. 4(c)) with caveats (i)-(ii) handled."""
+    W = W or Weights(net)
+    N, c = net.depth, circ
+    x = _as_batch(x, net.dtype)
+    tgt = None if target is None else _as_batch(target, net.dtype)
+    u, r, vB, vhat = [None] * (N + 1), [x] + [None] * N, [None] * (N + 1), [None] * (N + 1)
+    st = State(u, r, vB, vhat=vhat, target=tgt)
+    # step 1: upward sweep with no-apical values
+    for k in range(1, N + 1):
+        vB[k] = _basal(W, k, r[k - 1])
+        vhat[k] = c.att(k) * vB[k]
+        if k == N and tgt is not None:
+            u[k] = c.nudged(c.g_B * vB[k], c.g_l + c.g_B, tgt)          # step 2
+        else:
+            u[k] = vhat[k]
+        r[k] = c.phi(k, u[k])
+        if k < N:
+            st.vI[k] = _vI(W, k, r[k])
+            st.vhat_I[k] = c.att_I * st.vI[k]
+            st.uI[k] = st.vhat_I[k]
+    # step 3: downward sweep, lower layers not revisited
+    for k in range(N - 1, 0, -1):
+        st.uI[k] = c.nudged(c.g_D * st.vI[k], c.g_l + c.g_D, u[k + 1])
+        st.rI[k] = c.phi(k + 1, st.uI[k])
+        st.vA[k] = _vA(W, k, r[k + 1], st.rI[k])
+        u[k] = (c.g_B * vB[k] + c.g_A * st.vA[k]) / (c.g_l + c.g_B + c.g_A)
+        r[k] = c.phi(k, u[k])
+    st.iterations = 1
+    return st
+
+
+def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weights | None = None,
+          start: State | None = None) -> State:
+    """The exact fixed point of eqs. 1-5 by Gauss-Seidel sweeps (see module doc)."""
+    W = W or Weights(net)
+    N, c = net.depth, circ
+    st = start if start is not None else two_sweep(net, circ, x, target, W)
+    u, r, vB, tgt = st.u, st.r, st.vB, st.target
+    if N == 1:
+        st.iterations, st.change = 1, 0.0
+        return st
+    g_hid = c.g_l + c.g_B + c.g_A
+    g_Ileak = c.g_l + c.g_D
+    prev_change = np.inf
+    for it in range(1, max_iter + 1):
+        change = 0.0
+        # upward: basal input from the layer below, soma with the current apical input
+        for k in range(1, N + 1):
+            if k > 1:
+                vB[k] = _basal(W, k, r[k - 1])
+            if k < N:
+                new = (c.g_B * vB[k] + c.g_A * st.vA[k]) / g_hid
+            elif tgt is not None:
+                new = c.nudged(c.g_B * vB[k], c.g_l + c.g_B, tgt)
+            else:
+                new = c.att(k) * vB[k]
+            change = max(change, float(np.max(np.abs(new - u[k]))))
+            u[k] = new
+            r[k] = c.phi(k, new)
+        # downward: interneurons (dendrite from r_k, nudged by u_{k+1}), apical, soma
+        for k in range(N - 1, 0, -1):
+            st.vI[k] = _vI(W, k, r[k])
+            new = c.nudged(c.g_D * st.vI[k], g_Ileak, u[k + 1])
+            change = max(change, float(np.max(np.abs(new - st.uI[k]))))
+            st.uI[k] = new
+            st.rI[k] = c.phi(k + 1, new)
+            st.vA[k] = _vA(W, k, r[k + 1], st.rI[k])
+            new = (c.g_B * vB[k] + c.g_A * st.vA[k]) / g_hid
+            change = max(change, float(np.max(np.abs(new - u[k]))))
+            u[k] = new
+            r[k] = c.phi(k, new)
+        st.iterations, st.change = it + 1, change
+        if change <= tol:
+            break
+        if not np.isfinite(change) or (it > 50 and change > prev_change * 1.5 and change > 1.0):
+            raise NoFixedPoint(f"steady state diverges (max change {change:.3g} after {it} sweeps)")
+        prev_change = change
+    else:
+        raise NoFixedPoint(f"steady state not reached to tol {tol:g} in {max_iter} sweeps "
+                           f"(last change {change:.3g})")
+    # v-hat (eqs. 7-8) from the final basal and interneuron dendrites
+    for k in range(1, N + 1):
+        if k > 1:
+            vB[k] = _basal(W, k, r[k - 1])
+        st.vhat[k] = c.att(k) * vB[k]
+        if k < N:
+            st.vI[k] = _vI(W, k, r[k])
+            st.vhat_I[k] = c.att_I * st.vI[k]
+    return st
+
+
+def solve(net, circ: Circuit, x, target=None, method="exact", tol=1e-10, max_iter=500,
+          W: Weights | None = None) -> State:
+    """Steady state for input rates ``x`` ((n0,) or (batch, n0)) and voltage target."""
+    if method == "exact":
+        return exact(net, circ, x, target, tol, max_iter, W)
+    if method == "two_sweep":
+        return two_sweep(net, circ, x, target, W)
+    raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep)")
+
+
+def plasticity(st: State, net, circ: Circuit, groups=("up", "IP", "PI", "down"),
+               reduce="mean", W: Weights | None = None) -> dict:
+    """Plasticity induction terms of eqs. 7-10 at a steady state, as the engine defines them.
+
+    - up{k}:   (phi_k(u_k) - phi_k(vhat_B,k)) r_{k-1}^T, vhat = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at N)
+    - IP{k}:   (phi_{k+1}(u_I) - phi_{k+1}(vhat_I)) r_k^T, vhat_I = g_D/(g_l+g_D) v_I
+    - PI{k}:   -v_A r_I^T
+    - down{k}: (phi_k(u_k) - phi_k(W_down r_{k+1})) r_{k+1}^T
+    Bias groups get the error itself (presynaptic rate 1). Summed or averaged over the batch.
+    """
+    W = W or Weights(net)
+    N, c = net.depth, circ
+    B = st.r[0].shape[0]
+    scale = 1.0 / B if reduce == "mean" else 1.0
+    out = {}
+    for k in range(1, N + 1):
+        if "up" in groups:
+            err = st.r[k] - c.phi(k, st.vhat[k])
+            out[f"up{k}"] = scale * (err.T @ st.r[k - 1])
+            if W.b_up[k] is not None:
+                out[f"b_up{k}"] = scale * err.sum(axis=0)
+        if k == N:
+            continue
+        if "IP" in groups:
+            err = st.rI[k] - c.phi(k + 1, st.vhat_I[k])
+            out[f"IP{k}"] = scale * (err.T @ st.r[k])
+            if W.b_IP[k] is not None:
+                out[f"b_IP{k}"] = scale * err.sum(axis=0)
+        if "PI" in groups:
+            out[f"PI{k}"] = scale * (-st.vA[k].T @ st.rI[k])
+        if "down" in groups:
+            err = st.r[k] - c.phi(k, st.r[k + 1] @ W.down[k].T)
+            out[f"down{k}"] = scale * (err.T @ st.r[k + 1])
+    return out
+
+
+def feedforward(net, circ: Circuit, x, W: Weights | None = None):
+    """The attenuated feedforward net (lateral and top-down deleted; sec. 5.1):
+    u^-_k = a_k (W_up r_{k-1} + b), a_k = g_B/(g_l+g_B+g_A) (g_A = 0 at the output).
+
+    It is also the steady state without target in the self-predicting state.
+    Returns (u, r) lists indexed by layer (u[0] = None, r[0] = x).
+    """
+    W = W or Weights(net)
+    N = net.depth
+    x = _as_batch(x, net.dtype)
+    u, r = [None] * (N + 1), [x] + [None] * N
+    for k in range(1, N + 1):
+        u[k] = circ.att(k) * _basal(W, k, r[k - 1])
+        r[k] = circ.phi(k, u[k])
+    return u, r
