@@ -53,6 +53,20 @@ def _record(y, z, n_y, rec_src, out):
 
 
 @njit(cache=True)
+def _record_part(y, z, n_y, rec_src, out, acc, mean, from_y):
+    """Record (or, with ``mean``, accumulate) the values held in y or those in z."""
+    for j in range(rec_src.shape[0]):
+        src = rec_src[j]
+        if (src < n_y) != from_y:
+            continue
+        v = y[src] if from_y else z[src - n_y]
+        if mean:
+            acc[j] += v
+        else:
+            out[j] = v
+
+
+@njit(cache=True)
 def _neurons_finite(y, n_neurons):
     acc = 0.0
     for i in range(n_neurons):
@@ -88,23 +102,20 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     n_rec = 0
     for i in range(n_steps):
         plastic = i >= plastic_from
+        s = step0 + i
+        take = n_rec_vars > 0 and (rec_mean or s % rec_every == 0)
+        if take:   # values held in y, before the step moves them to t + dt
+            _record_part(y, z, n_y, rec_src, rec_buf[n_rec], rec_acc, rec_mean, True)
         step(integ, y, z, zs, work, dt, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one, h, h_trace)
-        if n_rec_vars > 0:
-            s = step0 + i
+        if take:   # derived values: z holds those of the state at t after the first stage
+            _record_part(y, z, n_y, rec_src, rec_buf[n_rec], rec_acc, rec_mean, False)
             if not rec_mean:
-                if s % rec_every == 0:
-                    _record(y, z, n_y, rec_src, rec_buf[n_rec])
-                    n_rec += 1
-            else:
-                # recorded values of the state at the start of this step, summed
+                n_rec += 1
+            elif (s + 1) % rec_every == 0:
                 for j in range(n_rec_vars):
-                    src = rec_src[j]
-                    rec_acc[j] += y[src] if src < n_y else z[src - n_y]
-                if (s + 1) % rec_every == 0:
-                    for j in range(n_rec_vars):
-                        rec_buf[n_rec, j] = rec_acc[j] / rec_every
-                        rec_acc[j] = 0.0
-                    n_rec += 1
+                    rec_buf[n_rec, j] = rec_acc[j] / rec_every
+                    rec_acc[j] = 0.0
+                n_rec += 1
         if sigma != 0.0:
             _add_noise(y, n_noisy, scale, rng)
         if not _neurons_finite(y, n_neurons):
@@ -125,7 +136,7 @@ def workspace(layout, dtype, with_rk=True):
     return dict(
         z=np.zeros(layout.n_z, dtype=dtype),
         zs=np.zeros(layout.n_z, dtype=dtype),
-        work=np.zeros((rows, layout.n_y), dtype=dtype),
+        work=np.zeros((rows, max(layout.n_y, layout.n_z)), dtype=dtype),
         err=np.zeros(max(layout.sizes), dtype=dtype),
         one=np.ones(1, dtype=dtype),
         h=np.zeros(layout.n_y, dtype=dtype),

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-F_GL, F_GB, F_GA, F_GD, F_GSOM, F_EEXC, F_EINH, F_TAU_IN, F_TAU_W, F_SIGMA = range(10)
-F_LEN = 10
+F_GL, F_GB, F_GA, F_GD, F_GSOM, F_EEXC, F_EINH, F_TAU_IN, F_TAU_W, F_SIGMA, F_DT = range(11)
+F_LEN = 11
 
 P_ETA_UP, P_ETA_IP, P_ETA_PI, P_ETA_DOWN, P_GAMMA, P_BETA, P_THETA = range(7)
 P_COLS = 7
@@ -35,6 +35,7 @@ def pack(cfg, layout, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM] = c.g_l, c.g_B, c.g_A, c.g_D, c.g_som
     fp[F_EEXC], fp[F_EINH] = c.E_exc, c.E_inh
     fp[F_TAU_IN], fp[F_TAU_W], fp[F_SIGMA] = nw.tau_in, pl.tau_w, nz.sigma
+    fp[F_DT] = cfg.simulation.dt
     lp = np.zeros((N + 1, P_COLS), dtype=dtype)
     lp[1:, P_ETA_UP] = pl.eta_up
     if N > 1:

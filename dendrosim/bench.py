@@ -1,0 +1,183 @@
+"""Engine speed against a plain NumPy Euler step of the same equations, in one process.
+
+Ratios hold on a noisy machine; absolute numbers do not. Every workload runs
+with noise on (sigma 0.1), the tau_w trace as stated, forward (up), IP and PI
+weights plastic and top-down fixed (the paper's setting), no recording.
+
+Run ``python scripts/bench.py`` or ``dendrosim bench`` (``--quick`` for small nets).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+
+import numpy as np
+
+from . import config
+from .simulation import MemorySink, Simulation
+from .transfer import phi_np
+
+WORKLOADS = [
+    # name, sizes, dtype, tau_w, quick
+    ("30-20-10 f64", (30, 20, 10), "float64", 30.0, True),
+    ("30-50-10 f64 (Fig 2)", (30, 50, 10), "float64", 30.0, True),
+    ("30-50-10 f32", (30, 50, 10), "float32", 30.0, True),
+    ("784-500-500-10 f32 tau_w off", (784, 500, 500, 10), "float32", 0.0, False),
+    ("784-500-500-10 f32 tau_w on", (784, 500, 500, 10), "float32", 30.0, False),
+    ("784-500-500-10 f64 tau_w on", (784, 500, 500, 10), "float64", 30.0, False),
+]
+
+
+def bench_config(sizes, dtype, tau_w, n_steps, pattern_steps=1000):
+    N = len(sizes) - 1
+    n_pat = max(1, n_steps // pattern_steps)
+    return config.from_dict({
+        "network": {"sizes": list(sizes), "transfer": "soft_relu"},
+        "plasticity": {"eta_up": [1e-4] * N, "eta_IP": [1e-4] * (N - 1), "eta_PI": [1e-4] * (N - 1),
+                       "tau_w": tau_w},
+        "simulation": {"dtype": dtype},
+        "noise": {"sigma": 0.1},
+        "init": {"scale": 0.1},
+        "task": {"kind": "self_predicting", "n_patterns": n_pat, "duration": pattern_steps * 0.1},
+        "record": {"variables": [], "block": pattern_steps},
+    })
+
+
+def engine_steps_per_second(sizes, dtype, tau_w, seconds=1.0):
+    """Euler steps per second of the compiled engine (compile excluded)."""
+    Simulation(bench_config(sizes, dtype, tau_w, 1000)).run(MemorySink())   # warm up / compile
+    n = 1000
+    while True:
+        sim = Simulation(bench_config(sizes, dtype, tau_w, n))
+        t = time.perf_counter()
+        sim.run(MemorySink())
+        el = time.perf_counter() - t
+        if el > seconds * 0.5 or n > 5e7:
+            return sim.state.step / el
+        n = int(n * max(2.0, seconds / max(el, 1e-3)))
+
+
+class NumpyStep:
+    """A plain, vectorised NumPy Euler step of eqs. 1-10 (what a careful peer writes)."""
+
+    def __init__(self, sizes, dtype, tau_w, rng):
+        self.dt, self.tau_w, self.dtype = 0.1, tau_w, np.dtype(dtype)
+        f = lambda *s: rng.uniform(-0.1, 0.1, s).astype(dtype)
+        N = len(sizes) - 1
+        self.N, self.sizes = N, sizes
+        self.Wup = [f(sizes[k], sizes[k - 1]) for k in range(1, N + 1)]
+        self.Wdown = [f(sizes[k], sizes[k + 1]) for k in range(1, N)]
+        self.WIP = [f(sizes[k + 1], sizes[k]) for k in range(1, N)]
+        self.WPI = [f(sizes[k], sizes[k + 1]) for k in range(1, N)]
+        z = lambda W: np.zeros_like(W)
+        self.Dup, self.DIP, self.DPI = [z(W) for W in self.Wup], [z(W) for W in self.WIP], [z(W) for W in self.WPI]
+        self.u = [np.zeros(s, dtype) for s in sizes[1:]]
+        self.uI = [np.zeros(sizes[k + 1], dtype) for k in range(1, N)]
+        self.r0 = np.zeros(sizes[0], dtype)
+        self.x = rng.uniform(0, 1, sizes[0]).astype(dtype)
+        self.rng = np.random.default_rng(1)
+        c = lambda v: self.dtype.type(v)
+        self.g = dict(l=c(0.1), B=c(1.0), A=c(0.8), D=c(1.0), som=c(0.8))
+        self.eta = c(1e-4)
+
+    def step(self):
+        g, dt, N, dtype = self.g, self.dtype.type(self.dt), self.N, self.dtype
+        phi = lambda u: phi_np(u, "soft_relu").astype(dtype, copy=False)
+        r = [self.r0] + [phi(u) for u in self.u]
+        rI = [phi(u) for u in self.uI]
+        vB = [self.Wup[k] @ r[k] for k in range(N)]
+        vA = [self.Wdown[k] @ r[k + 2] + self.WPI[k] @ rI[k] for k in range(N - 1)]
+        vI = [self.WIP[k] @ r[k + 1] for k in range(N - 1)]
+        du = []
+        for k in range(N):
+            u = self.u[k]
+            d = -g["l"] * u + g["B"] * (vB[k] - u)
+            if k < N - 1:
+                d += g["A"] * (vA[k] - u)
+            du.append(d)
+        duI = [-g["l"] * self.uI[k] + g["D"] * (vI[k] - self.uI[k]) + g["som"] * (self.u[k + 1] - self.uI[k])
+               for k in range(N - 1)]
+        grads = []
+        for k in range(N):
+            att = g["B"] / (g["l"] + g["B"] + (g["A"] if k < N - 1 else 0))
+            grads.append((self.Wup, self.Dup, k, np.outer(r[k + 1] - phi(att * vB[k]), r[k])))
+        for k in range(N - 1):
+            aI = g["D"] / (g["l"] + g["D"])
+            grads.append((self.WIP, self.DIP, k, np.outer(rI[k] - phi(aI * vI[k]), r[k + 1])))
+            grads.append((self.WPI, self.DPI, k, np.outer(-vA[k], rI[k])))
+        for Ws, Ds, k, G in grads:
+            if self.tau_w > 0:
+                Ds[k] += (dt / dtype.type(self.tau_w)) * (G - Ds[k])
+                Ws[k] += (dt * self.eta) * Ds[k]
+            else:
+                Ws[k] += (dt * self.eta) * G
+        s = dtype.type(0.1 * self.dt)
+        for k in range(N):
+            self.u[k] += dt * du[k] + s * self.rng.standard_normal(self.u[k].shape, dtype=dtype)
+        for k in range(N - 1):
+            self.uI[k] += dt * duI[k] + s * self.rng.standard_normal(self.uI[k].shape, dtype=dtype)
+        self.r0 += (dt / dtype.type(3.0)) * (self.x - self.r0)
+
+
+def numpy_steps_per_second(sizes, dtype, tau_w, seconds=1.0):
+    st = NumpyStep(sizes, dtype, tau_w, np.random.default_rng(0))
+    for _ in range(3):
+        st.step()
+    n, el = 0, 0.0
+    t = time.perf_counter()
+    while el < seconds:
+        for _ in range(20):
+            st.step()
+        n += 20
+        el = time.perf_counter() - t
+    return n / el
+
+
+def copy_bandwidth_gbs(nbytes=16 * 2**20):
+    """Read+write bandwidth of a cache-sized array copy, GB/s (the large net's working set)."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    best = 0.0
+    for _ in range(20):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        best = max(best, 2 * nbytes / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def bytes_per_step(sizes, dtype, tau_w):
+    """Minimum memory traffic of one step: read every weight, read+write every plastic one."""
+    N = len(sizes) - 1
+    item = np.dtype(dtype).itemsize
+    up = sum(sizes[k] * sizes[k - 1] for k in range(1, N + 1))
+    lat = sum(sizes[k] * sizes[k + 1] for k in range(1, N))
+    plastic = up + 2 * lat                 # up, IP, PI
+    fixed = lat                            # down
+    traffic = fixed + 2 * plastic
+    if tau_w > 0:
+        traffic += 2 * plastic
+    return traffic * item
+
+
+def main(quick=False, json_path=None, seconds=1.0) -> int:
+    bw = copy_bandwidth_gbs()
+    print(f"dendrosim bench: {platform.processor() or platform.machine()}, copy bandwidth {bw:.1f} GB/s")
+    print(f"{'workload':<32}{'engine steps/s':>16}{'numpy steps/s':>16}{'ratio':>9}{'GB/s':>8}")
+    results = []
+    for name, sizes, dtype, tau_w, is_quick in WORKLOADS:
+        if quick and not is_quick:
+            continue
+        eng = engine_steps_per_second(sizes, dtype, tau_w, seconds)
+        ref = numpy_steps_per_second(sizes, dtype, tau_w, seconds)
+        gbs = eng * bytes_per_step(sizes, dtype, tau_w) / 1e9
+        print(f"{name:<32}{eng:>16,.0f}{ref:>16,.0f}{eng / ref:>9.1f}{gbs:>8.1f}", flush=True)
+        results.append(dict(workload=name, sizes=sizes, dtype=dtype, tau_w=tau_w, engine_steps_per_s=eng,
+                            numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(dict(copy_bandwidth_GBps=bw, time=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           results=results), f, indent=1)
+        print(f"wrote {json_path}")
+    return 0

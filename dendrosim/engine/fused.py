@@ -1,0 +1,248 @@
+"""Fused forward-Euler block loop: one pass over each weight matrix per step.
+
+Explicit Euler allows the rank-1 plasticity update of step t and the mat-vec of
+step t+1 to share one read of W (DESIGN.md sec. 3): for row i,
+
+    W_ij <- W_ij + dt eta e_i(t) pre_j(t)        (eqs. 7-10, or via the tau_w trace)
+    v_i(t+1) = sum_j W_ij pre_j(t+1)             (eqs. 3-5)
+
+where pre(t+1) are the rates of the already updated potentials. The result
+equals :func:`dendrosim.engine.loop.run_block` with ``integ = 0`` up to rounding
+(tested to 1e-12); it is the default Euler path. Same arguments and returns.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
+                       L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
+from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
+from .params import (F_DT, F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
+                     I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP,
+                     P_ETA_PI, P_ETA_UP)
+from .rhs import _phi_l, derived, nudging_current
+
+
+@njit(cache=True, inline="always")
+def _update_row_matvec(y, wo, n_pre, e_i, pre_old, pre_new, c1, c2, traces_on, n_w, zero):
+    """Update one row of a plastic matrix and return its dot product with ``pre_new``."""
+    acc = zero
+    if traces_on:
+        to = wo + n_w
+        for j in range(n_pre):
+            d = y[to + j]
+            w = y[wo + j] + c1 * d
+            y[wo + j] = w
+            y[to + j] = d + c2 * (e_i * pre_old[j] - d)
+            acc += w * pre_new[j]
+    else:
+        ce = c1 * e_i
+        for j in range(n_pre):
+            w = y[wo + j] + ce * pre_old[j]
+            y[wo + j] = w
+            acc += w * pre_new[j]
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _row_dot(y, wo, n_pre, pre, zero):
+    acc = zero
+    for j in range(n_pre):
+        acc += y[wo + j] * pre[j]
+    return acc
+
+
+@njit(cache=True)
+def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
+                 plastic, out, add):
+    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first."""
+    learn = plastic and eta != 0.0
+    c1 = dt * eta
+    c2 = dt * inv_tau_w
+    zero = dt - dt                 # 0 in the state dtype
+    for i in range(n_post):
+        o = wo + i * n_pre
+        if learn:
+            v = _update_row_matvec(y, o, n_pre, err[i], pre_old, pre_new, c1, c2, traces_on, n_w, zero)
+        else:
+            v = _row_dot(y, o, n_pre, pre_new, zero)
+        if add:
+            out[i] += v
+        else:
+            out[i] = v
+
+
+@njit(cache=True)
+def _bias_pass(y, bo, n, err, eta, dt, inv_tau_w, traces_on, n_w, plastic, out):
+    """Biases: weights from a presynaptic rate of 1; out += b(t+1)."""
+    learn = plastic and eta != 0.0
+    for i in range(n):
+        if learn:
+            if traces_on:
+                d = y[bo + n_w + i]
+                y[bo + i] += dt * eta * d
+                y[bo + n_w + i] = d + dt * inv_tau_w * (err[i] - d)
+            else:
+                y[bo + i] += dt * eta * err[i]
+        out[i] += y[bo + i]
+
+
+@njit(cache=True)
+def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
+                    lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
+                    z, zs, work, err, one, h):
+    """Fused explicit-Euler version of :func:`dendrosim.engine.loop.run_block`.
+
+    ``zs`` holds the rates of step t+1 while the weights are swept; ``work[0]``
+    holds the error signals e (post factors of eqs. 7-10) at the offsets of z.
+    """
+    N = lay.shape[0] - 1
+    n_y = y.shape[0]
+    n_w = ip[I_N_W]
+    traces_on = ip[I_TAU_W_ON] == 1
+    dtv = fp[F_DT]                           # dt in the state dtype
+    inv_tau_w = one[0] / fp[F_TAU_W] if traces_on else one[0] - one[0]
+    sigma = fp[F_SIGMA]
+    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
+    n_noisy = _noisy_count(lay, ip)
+    n_neurons = lay[0, L_UP_U]
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
+    mode = ip[I_NUDGING]
+    n0 = lay[0, L_N]
+    y0 = lay[0, L_UP_U]
+    e_up = work[0]          # error at v_B offsets
+    e_ip = work[1]          # error at v_I offsets
+    e_pi = work[2]          # error at v_A offsets
+    e_dn = work[3]          # top-down error at v_A offsets
+    v_td = work[4]          # top-down part of v_A at v_A offsets
+    rnew = zs
+    derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
+    for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
+        nk, nn = lay[k, L_N], lay[k + 1, L_N]
+        for i in range(nk):
+            v_td[lay[k, L_VA] + i] = _row_dot(y, lay[k, L_W_DOWN] + i * nn, nn,
+                                              z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn], fp[F_DT] - fp[F_DT])
+    n_rec_vars = rec_src.shape[0]
+    n_rec = 0
+    for step in range(n_steps):
+        plastic = step >= plastic_from
+        # -- record the state at t ------------------------------------------------------
+        if n_rec_vars > 0:
+            s = step0 + step
+            if not rec_mean:
+                if s % rec_every == 0:
+                    _record(y, z, n_y, rec_src, rec_buf[n_rec])
+                    n_rec += 1
+            else:
+                for j in range(n_rec_vars):
+                    src = rec_src[j]
+                    rec_acc[j] += y[src] if src < n_y else z[src - n_y]
+                if (s + 1) % rec_every == 0:
+                    for j in range(n_rec_vars):
+                        rec_buf[n_rec, j] = rec_acc[j] / rec_every
+                        rec_acc[j] = 0.0
+                    n_rec += 1
+        # -- error signals at t (eqs. 7-10) -------------------------------------------
+        if plastic:
+            for k in range(1, N + 1):
+                nk = lay[k, L_N]
+                att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
+                vbo, ro = lay[k, L_VB], lay[k, L_R]
+                if lp[k, P_ETA_UP] != 0.0:
+                    for i in range(nk):
+                        e_up[vbo + i] = z[ro + i] - _phi_l(att * z[vbo + i], k, lay, lp)
+                if k < N:
+                    nn = lay[k + 1, L_N]
+                    vio, vao = lay[k, L_VI], lay[k, L_VA]
+                    if lp[k, P_ETA_IP] != 0.0:
+                        aI = g_D / (g_l + g_D)
+                        rio = lay[k, L_RI]
+                        for i in range(nn):
+                            e_ip[vio + i] = z[rio + i] - _phi_l(aI * z[vio + i], k + 1, lay, lp)
+                    if lp[k, P_ETA_PI] != 0.0:
+                        for i in range(nk):
+                            e_pi[vao + i] = -z[vao + i]
+                    if lp[k, P_ETA_DOWN] != 0.0:
+                        for i in range(nk):
+                            e_dn[vao + i] = z[ro + i] - _phi_l(v_td[vao + i], k, lay, lp)
+        # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
+        for k in range(1, N + 1):
+            uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
+            for i in range(nk):
+                u = y[uo + i]
+                du = -g_l * u + g_B * (z[vbo + i] - u)
+                if k < N:
+                    du += g_A * (z[lay[k, L_VA] + i] - u)
+                elif has_tgt:
+                    du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
+                rnew[uo + i] = du       # scratch: du of pyramidal cells (rnew reused below)
+            if k < N:
+                io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
+                for i in range(nn):
+                    u = y[io + i]
+                    rnew[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
+                                    + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+        for i in range(n_neurons):
+            y[i] += dt * rnew[i]
+        if ip[I_TAU_IN_ON] == 1:
+            for j in range(n0):
+                y[y0 + j] += dt * ((x[j] - y[y0 + j]) / fp[F_TAU_IN])
+        if sigma != 0.0:
+            _add_noise(y, n_noisy, scale, rng)
+        if not _neurons_finite(y, n_neurons):
+            return step + 1, STATUS_DIVERGED, n_rec
+        # -- rates at t+1 into rnew (same offsets as z) --------------------------------------
+        r0o = lay[0, L_R]
+        for j in range(n0):
+            rnew[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
+        for k in range(1, N + 1):
+            uo, ro = lay[k, L_UP_U], lay[k, L_R]
+            for i in range(lay[k, L_N]):
+                rnew[ro + i] = _phi_l(y[uo + i], k, lay, lp)
+            if k < N:
+                io, rio = lay[k, L_UI], lay[k, L_RI]
+                for i in range(lay[k + 1, L_N]):
+                    rnew[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+        # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
+        for k in range(1, N + 1):
+            nk, npv = lay[k, L_N], lay[k - 1, L_N]
+            vbo = lay[k, L_VB]
+            po = lay[k - 1, L_R]
+            _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up[vbo:vbo + nk], z[po:po + npv],
+                         rnew[po:po + npv], lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w, plastic,
+                         z[vbo:vbo + nk], False)
+            if lay[k, L_B_UP] >= 0:
+                _bias_pass(y, lay[k, L_B_UP], nk, e_up[vbo:vbo + nk], lp[k, P_ETA_UP], dtv, inv_tau_w,
+                           traces_on, n_w, plastic, z[vbo:vbo + nk])
+            if k == N:
+                continue
+            nn = lay[k + 1, L_N]
+            vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
+            _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip[vio:vio + nn], z[ro:ro + nk], rnew[ro:ro + nk],
+                         lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic, z[vio:vio + nn], False)
+            if lay[k, L_B_IP] >= 0:
+                _bias_pass(y, lay[k, L_B_IP], nn, e_ip[vio:vio + nn], lp[k, P_ETA_IP], dtv, inv_tau_w,
+                           traces_on, n_w, plastic, z[vio:vio + nn])
+            _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn[vao:vao + nk], z[rno:rno + nn],
+                         rnew[rno:rno + nn], lp[k, P_ETA_DOWN], dtv, inv_tau_w, traces_on, n_w, plastic,
+                         v_td[vao:vao + nk], False)
+            for i in range(nk):
+                z[vao + i] = v_td[vao + i]
+            _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi[vao:vao + nk], z[rio:rio + nn], rnew[rio:rio + nn],
+                         lp[k, P_ETA_PI], dtv, inv_tau_w, traces_on, n_w, plastic, z[vao:vao + nk], True)
+        # -- rates of t+1 become current -----------------------------------------------------
+        for j in range(n0):
+            z[r0o + j] = rnew[r0o + j]
+        for k in range(1, N + 1):
+            ro = lay[k, L_R]
+            for i in range(lay[k, L_N]):
+                z[ro + i] = rnew[ro + i]
+            if k < N:
+                rio = lay[k, L_RI]
+                for i in range(lay[k + 1, L_N]):
+                    z[rio + i] = rnew[rio + i]
+    return n_steps, STATUS_OK, n_rec

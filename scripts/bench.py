@@ -1,0 +1,16 @@
+"""Benchmarks: compiled engine vs a plain NumPy step, measured in the same run.
+
+    python scripts/bench.py [--quick] [--json bench.json]
+"""
+import argparse
+import sys
+
+from dendrosim.bench import main
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small networks only")
+    p.add_argument("--json", help="write the results to this JSON file")
+    p.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    a = p.parse_args()
+    sys.exit(main(quick=a.quick, json_path=a.json, seconds=a.seconds))
