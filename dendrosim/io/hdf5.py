@@ -39,6 +39,11 @@ from .layout import (FORMAT, FORMAT_VERSION, INTERNEURON_VARIABLES, METRIC_LONG_
                      text_attr)
 
 _MiB = 1 << 20
+# No raw-data chunk cache in the writer: HDF5 2.0 caches 8 MiB per dataset by default,
+# so memory would grow with the number of datasets up to that size; writes are whole
+# blocks aligned with the chunks (one buffer = one chunk), so a cache buys nothing.
+_WRITER_CACHE = {"rdcc_nbytes": 0, "rdcc_nslots": 1}
+_METRIC_ROWS = 256
 
 
 def _pow2_rows(target_bytes, row_bytes, lo, hi):
@@ -56,13 +61,13 @@ class HDF5Sink:
     path : output file (overwritten by :meth:`begin`).
     compression : ``"none"`` (default) or ``"gzip"`` (gzip level 4 + shuffle).
     swmr : write in SWMR mode (default: on unless the environment sets DENDROSIM_SWMR=0).
-    buffer_bytes : RAM for buffered trace rows (at most 4096 rows are buffered).
+    buffer_bytes : RAM for buffered trace rows (at most 4096 rows); also the chunk size.
     flush_interval : seconds of wall time between forced flushes (live readers, SIGKILL).
     checkpoint_interval : seconds of wall time between checkpoints written to the file.
     """
 
     def __init__(self, path, compression: str = "none", swmr: bool | None = None,
-                 buffer_bytes: int = 8 * _MiB, flush_interval: float = 1.0,
+                 buffer_bytes: int = 4 * _MiB, flush_interval: float = 1.0,
                  checkpoint_interval: float = 30.0):
         if compression not in ("none", "gzip", None):
             raise ValueError(f"compression must be 'none' or 'gzip', got {compression!r}")
@@ -105,7 +110,7 @@ class HDF5Sink:
         self.dtype = np.dtype(sim.dtype)
         libver = "latest" if self.swmr else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self._f = h5py.File(self.path, "w", libver=libver)
+        f = self._f = h5py.File(self.path, "w", libver=libver, **_WRITER_CACHE)
         a = f.attrs
         a["dendrosim_version"] = getattr(dendrosim, "__version__", "unknown")
         a["format"] = FORMAT
@@ -149,7 +154,7 @@ class HDF5Sink:
         n_cols = int(sim.rec_src.size)
         row_bytes = max(n_cols * item, 1)
         self._trows = _pow2_rows(self.buffer_bytes, row_bytes, 16, 4096)
-        t = self._appendable(g, "t", (), np.float64, max(self._trows, 256), "ms", "simulated time")
+        t = self._appendable(g, "t", (), np.float64, self._trows, "ms", "simulated time")
         t.make_scale("time")
         self._channels = []
         for ch in channels:
@@ -165,8 +170,7 @@ class HDF5Sink:
             if not np.array_equal(scale[()], ch.neurons):    # pragma: no cover (record_channels)
                 raise ValueError(f"{ch.name}: neuron indices differ from {scale.name}")
             n = len(ch.neurons)
-            rows = _pow2_rows(512 * 1024, n * item, 64, 4096)
-            d = self._appendable(lg, ch.variable, (n,), self.dtype, rows,
+            d = self._appendable(lg, ch.variable, (n,), self.dtype, self._trows,
                                  VARIABLE_UNITS.get(ch.variable, "dimensionless"),
                                  VARIABLE_LONG_NAMES.get(ch.variable))
             d.dims[0].attach_scale(t)
@@ -181,12 +185,11 @@ class HDF5Sink:
         w = sim.net.weights()
         snap_bytes = sum(v.nbytes for v in w.values())
         self._wrows = _pow2_rows(4 * _MiB, snap_bytes, 1, 256)
-        t = self._appendable(g, "t", (), np.float64, 256, "ms", "time of the weight snapshot")
+        t = self._appendable(g, "t", (), np.float64, self._wrows, "ms", "time of the weight snapshot")
         t.make_scale("time")
         self._wshapes = {}
         for name, W in w.items():
-            rows = _pow2_rows(256 * 1024, W.nbytes, 1, 256)
-            d = self._appendable(g, name, W.shape, W.dtype, rows, "dimensionless",
+            d = self._appendable(g, name, W.shape, W.dtype, self._wrows, "dimensionless",
                                  "weights (post, pre)" if W.ndim == 2 else "thresholds (post)")
             d.dims[0].attach_scale(t)
             d.dims[0].label = "time"
@@ -207,7 +210,7 @@ class HDF5Sink:
         f = self._f
         g = f.create_group("metrics")
         g.attrs["t_convention"] = "t is the end of the pattern (segment)"
-        t = self._appendable(g, "t", (), np.float64, 1024, "ms", "end time of the pattern")
+        t = self._appendable(g, "t", (), np.float64, _METRIC_ROWS, "ms", "end time of the pattern")
         t.make_scale("time")
         n_hidden = max(sim.layout.depth - 1, 0)
         if n_hidden:
@@ -216,7 +219,7 @@ class HDF5Sink:
             h.attrs["long_name"] = "hidden layer k"
             h.make_scale("hidden_layer")
         for key, (shape, dtype) in self._metrics_schema(sim).items():
-            d = self._appendable(g, key, shape, dtype, 1024, METRIC_UNITS.get(key, "dimensionless"),
+            d = self._appendable(g, key, shape, dtype, _METRIC_ROWS, METRIC_UNITS.get(key, "dimensionless"),
                                  METRIC_LONG_NAMES.get(key))
             d.dims[0].attach_scale(t)
             d.dims[0].label = "time"
@@ -279,7 +282,7 @@ class HDF5Sink:
         self._mt = g["t"]
         self._mds = {k: g[k] for k in g if k not in ("t", "hidden_layer")}
         self._mn = int(lengths.get("/metrics/t", self._mt.shape[0]))
-        self._mrows = 256
+        self._mrows = _METRIC_ROWS
         self._mbuf = {k: np.zeros((self._mrows, *d.shape[1:]), dtype=d.dtype) for k, d in self._mds.items()}
         self._mbuf_t = np.zeros(self._mrows)
         self._mfill = 0
@@ -349,12 +352,13 @@ class HDF5Sink:
         rows = np.asarray(rows)
         i, n = 0, t.shape[0]
         while i < n:
-            k = min(n - i, self._trows - self._tfill)
+            cap = self._trows - self._tn % self._trows    # flush on chunk boundaries
+            k = min(n - i, cap - self._tfill)
             self._tbuf[self._tfill:self._tfill + k] = rows[i:i + k]
             self._tbuf_t[self._tfill:self._tfill + k] = t[i:i + k]
             self._tfill += k
             i += k
-            if self._tfill == self._trows:
+            if self._tfill == cap:
                 self._flush_traces()
                 self._f.flush()
                 self._last_flush = time.monotonic()
@@ -367,7 +371,7 @@ class HDF5Sink:
             buf[j] = w[name]
         self._wbuf_t[j] = t
         self._wfill += 1
-        if self._wfill == self._wrows:
+        if self._wfill == self._wrows - self._wn % self._wrows:
             self._flush_weights()
         self._maybe_flush()
 
@@ -386,7 +390,7 @@ class HDF5Sink:
         if self._first_metrics is None:
             self._first_metrics = (t, dict(m))
         self._last_metrics = (t, dict(m))
-        if self._mfill == self._mrows:
+        if self._mfill == self._mrows - self._mn % self._mrows:
             self._flush_metrics()
         self._maybe_flush()
 
@@ -434,7 +438,7 @@ class HDF5Sink:
         except (OSError, RuntimeError, KeyError):   # an HDF5 that refuses attribute writes in SWMR
             names = [d.name for d, _ in self._tds]
             self._f.close()
-            self._f = h5py.File(self.path, "r+", libver="latest", locking=False)
+            self._f = h5py.File(self.path, "r+", libver="latest", locking=False, **_WRITER_CACHE)
             for k, v in kw.items():
                 self._f.attrs[k] = v
             self._f.flush()
@@ -489,11 +493,11 @@ class HDF5Sink:
         self.dtype = np.dtype(sim.dtype)
         want = dict(zip(names, (int(n) for n in lengths)))
         try:
-            f = h5py.File(self.path, "r+", libver="latest")
+            f = h5py.File(self.path, "r+", libver="latest", **_WRITER_CACHE)
         except OSError:
             # a killed SWMR writer leaves the "open for write" flag set: copy the prefix
             _rebuild(self.path, want)
-            f = h5py.File(self.path, "r+", libver="latest")
+            f = h5py.File(self.path, "r+", libver="latest", **_WRITER_CACHE)
         self._f = f
         for name, n in want.items():
             d = f[name]
@@ -504,10 +508,9 @@ class HDF5Sink:
         for name, _ in self._channels:
             if name not in f:
                 raise ValueError(f"{path}: dataset {name} is missing; the file does not match its config")
-        self._trows = _pow2_rows(self.buffer_bytes, max(sim.rec_src.size * self.dtype.itemsize, 1), 16, 4096)
-        w = sim.net.weights()
-        self._wshapes = {k: (v.shape, v.dtype) for k, v in w.items()}
-        self._wrows = _pow2_rows(4 * _MiB, sum(v.nbytes for v in w.values()), 1, 256)
+        self._trows = f["traces/t"].chunks[0]            # one buffer = one chunk, as written
+        self._wrows = f["weights/t"].chunks[0]
+        self._wshapes = {k: (v.shape, v.dtype) for k, v in sim.net.weights().items()}
         f.attrs["status"] = "running"
         f.attrs["message"] = f"resumed from the checkpoint at t = {sim.t:.1f} ms"
         f.attrs["swmr"] = self.swmr
