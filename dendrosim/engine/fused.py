@@ -26,36 +26,46 @@ from .params import (F_DT, F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_SIG
 from .rhs import _phi_l, derived, nudging_current
 
 
-@njit(cache=True, inline="always")
-def _update_row_matvec(y, wo, n_pre, e_i, pre_old, pre_new, c1, c2, traces_on, n_w, zero):
-    """Update one row of a plastic matrix and return its dot product with ``pre_new``."""
+# Reductions (dot products) may be reassociated so that LLVM vectorises them: this
+# is what makes the large networks memory-bound instead of add-latency-bound
+# (7x on 784-500-500-10). The order of summation is then fixed per machine
+# (deterministic, bit-identical on resume) but differs from the strict path by
+# rounding only (tests/test_fused.py, 1e-12).
+_FAST = {"reassoc", "contract"}
+
+
+@njit(cache=True, inline="always", fastmath=_FAST)
+def _update_row_matvec(W, D, pre_old, pre_new, e_i, c1, c2, traces_on, zero):
+    """Update one row W (and its trace row D) and return W(t+1) . pre_new.
+
+    Rows are passed as contiguous views so LLVM vectorises the loop.
+    """
     acc = zero
     if traces_on:
-        to = wo + n_w
-        for j in range(n_pre):
-            d = y[to + j]
-            w = y[wo + j] + c1 * d
-            y[wo + j] = w
-            y[to + j] = d + c2 * (e_i * pre_old[j] - d)
+        for j in range(W.shape[0]):
+            d = D[j]
+            w = W[j] + c1 * d
+            W[j] = w
+            D[j] = d + c2 * (e_i * pre_old[j] - d)
             acc += w * pre_new[j]
     else:
         ce = c1 * e_i
-        for j in range(n_pre):
-            w = y[wo + j] + ce * pre_old[j]
-            y[wo + j] = w
+        for j in range(W.shape[0]):
+            w = W[j] + ce * pre_old[j]
+            W[j] = w
             acc += w * pre_new[j]
     return acc
 
 
-@njit(cache=True, inline="always")
-def _row_dot(y, wo, n_pre, pre, zero):
+@njit(cache=True, inline="always", fastmath=_FAST)
+def _row_dot(W, pre, zero):
     acc = zero
-    for j in range(n_pre):
-        acc += y[wo + j] * pre[j]
+    for j in range(W.shape[0]):
+        acc += W[j] * pre[j]
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
                  plastic, out, add):
     """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first."""
@@ -65,10 +75,12 @@ def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w
     zero = dt - dt                 # 0 in the state dtype
     for i in range(n_post):
         o = wo + i * n_pre
+        W = y[o:o + n_pre]
         if learn:
-            v = _update_row_matvec(y, o, n_pre, err[i], pre_old, pre_new, c1, c2, traces_on, n_w, zero)
+            v = _update_row_matvec(W, y[o + n_w:o + n_w + n_pre] if traces_on else W, pre_old, pre_new,
+                                   err[i], c1, c2, traces_on, zero)
         else:
-            v = _row_dot(y, o, n_pre, pre_new, zero)
+            v = _row_dot(W, pre_new, zero)
         if add:
             out[i] += v
         else:
@@ -124,8 +136,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn = lay[k, L_N], lay[k + 1, L_N]
         for i in range(nk):
-            v_td[lay[k, L_VA] + i] = _row_dot(y, lay[k, L_W_DOWN] + i * nn, nn,
-                                              z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn], fp[F_DT] - fp[F_DT])
+            o = lay[k, L_W_DOWN] + i * nn
+            v_td[lay[k, L_VA] + i] = _row_dot(y[o:o + nn], z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn],
+                                              fp[F_DT] - fp[F_DT])
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
