@@ -1,0 +1,268 @@
+"""Discrete learners on the network object: BP gradient, FA/FA_Ex/ELM/WP identities,
+options, HDF5 output."""
+
+import h5py
+import numpy as np
+import pytest
+
+from dendrosim import config
+from dendrosim.config import ConfigError
+from dendrosim.learners import options as opt_mod
+from dendrosim.learners import run_learner, setup, steady
+from dendrosim.learners.rules import ex_signs, make_learner
+from dendrosim.network import Layout, Network
+
+
+def _cfg(sizes=(5, 4, 3, 2), transfer=("logistic", "soft_relu", "linear"), learner=None, g_l=0.1,
+         g_A=0.8, task=None, bias=True):
+    d = {"network": {"sizes": list(sizes), "transfer": list(transfer), "bias": bias, "theta": 0.5},
+         "conductances": {"g_l": g_l, "g_A": g_A},
+         "learner": {"rule": "bp", **(learner or {})}}
+    if task:
+        d["task"] = task
+    return config.from_dict(d)
+
+
+def _net(cfg, rng, scale=1.0):
+    nw = cfg.network
+    net = Network(Layout.build(nw.sizes, nw.transfer, nw.bias, traces=False))
+    for name in net.layout.weight_names():
+        net.w(name)[...] = rng.uniform(-scale, scale, net.w(name).shape)
+    return net
+
+
+def _learner(cfg, net, rule, rng=None, **o):
+    opts = opt_mod.options(cfg)
+    opts.update(rule=rule, **o)
+    return make_learner(rule, net, steady.Circuit(cfg), opts, rng or np.random.default_rng(0), cfg.plasticity)
+
+
+def _updates(lrn, x, t):
+    before = {k: v.copy() for k, v in lrn.net.weights().items()}
+    lrn.step(x, t)
+    return {k: lrn.net.w(k) - before[k] for k in before}
+
+
+def _fd_grad(net, loss, names, h=1e-6):
+    g = {}
+    for name in names:
+        W = net.w(name)
+        gr = np.zeros_like(W)
+        for idx in np.ndindex(W.shape):
+            w0 = W[idx]
+            W[idx] = w0 + h
+            lp = loss()
+            W[idx] = w0 - h
+            lm = loss()
+            W[idx] = w0
+            gr[idx] = (lp - lm) / (2 * h)
+        g[name] = gr
+    return g
+
+
+FWD = ["up1", "b_up1", "up2", "b_up2", "up3", "b_up3"]
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_bp_is_minus_the_gradient_of_the_loss(reduce):
+    """Attenuation a_k != 1 (g_l, g_A > 0), three layers, biases, batch of 3: finite differences."""
+    rng = np.random.default_rng(1)
+    cfg = _cfg(learner={"eta": 1.0, "reduce": reduce, "output_dphi": False})
+    net = _net(cfg, rng)
+    X, T = rng.uniform(0, 1, (3, 5)), rng.uniform(-1, 1, (3, 2))
+    lrn = _learner(cfg, net.copy(), "bp")
+    fd = _fd_grad(net, lambda: _learner(cfg, net, "bp").loss(X, T), FWD)
+    dW = _updates(lrn, X, T)
+    for name in FWD:
+        np.testing.assert_allclose(dW[name], -fd[name], rtol=1e-6, atol=1e-9, err_msg=name)
+    for name in ("down1", "IP1", "PI1", "down2"):
+        assert not dW[name].any()
+
+
+def test_bp_with_output_derivative_is_the_matching_loss_gradient():
+    """delta_N = phi'(u_N)(t - u_N) is -dL/du of the Bregman loss of phi (logistic output:
+    L = softplus(t) - softplus(u) - sigmoid(u)(t - u))."""
+    rng = np.random.default_rng(2)
+    cfg = _cfg(transfer=("soft_relu", "logistic", "logistic"), learner={"eta": 1.0, "output_dphi": True})
+    net = _net(cfg, rng)
+    X, T = rng.uniform(0, 1, (2, 5)), rng.uniform(-1, 1, (2, 2))
+    circ = steady.Circuit(cfg)
+
+    def loss():
+        u = steady.feedforward(net, circ, X)[0][-1]
+        sig = 1 / (1 + np.exp(-u))
+        return float(np.mean(np.sum(np.logaddexp(0, T) - np.logaddexp(0, u) - sig * (T - u), axis=1)))
+    fd = _fd_grad(net, loss, FWD)
+    dW = _updates(_learner(cfg, net.copy(), "bp"), X, T)
+    for name in FWD:
+        np.testing.assert_allclose(dW[name], -fd[name], rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_fa_with_b_equal_w_transpose_is_bp():
+    rng = np.random.default_rng(3)
+    cfg = _cfg(learner={"eta": 0.3})
+    net = _net(cfg, rng)
+    net.w("down1")[...] = net.w("up2").T
+    net.w("down2")[...] = net.w("up3").T
+    X, T = rng.uniform(0, 1, (4, 5)), rng.uniform(-1, 1, (4, 2))
+    a = _updates(_learner(cfg, net.copy(), "fa", feedback="network"), X, T)
+    b = _updates(_learner(cfg, net.copy(), "bp"), X, T)
+    for name in FWD:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-14, atol=1e-15)
+    # and with a random B it is not
+    net.w("down1")[...] = rng.uniform(-1, 1, (4, 3))
+    c = _updates(_learner(cfg, net.copy(), "fa", feedback="network"), X, T)
+    assert not np.allclose(c["up1"], b["up1"])
+
+
+def test_top_down_order_backpropagates_through_the_updated_weights():
+    """Konishi's code order: W_N is updated first and the hidden delta uses the new W_N."""
+    rng = np.random.default_rng(4)
+    cfg = _cfg(learner={"eta": 0.3, "output_dphi": False})
+    net = _net(cfg, rng)
+    X, T = rng.uniform(0, 1, (4, 5)), rng.uniform(-1, 1, (4, 2))
+    sim = _updates(_learner(cfg, net.copy(), "bp"), X, T)
+    td = _updates(_learner(cfg, net.copy(), "bp", update_order="top_down"), X, T)
+    np.testing.assert_allclose(td["up3"], sim["up3"], rtol=1e-14)
+    assert not np.allclose(td["up2"], sim["up2"])
+    # = simultaneous BP on a network whose W_3 has already taken its step
+    net2 = net.copy()
+    lrn = _learner(cfg, net2, "bp")
+    u, r = lrn.forward(X)                 # forward pass with the old W_3, deltas through the new
+    net2.w("up3")[...] += sim["up3"]
+    d = lrn.deltas(u, T)
+    np.testing.assert_allclose(td["up2"], 0.3 * lrn.a[2] * d[2].T @ r[1] / 4, rtol=1e-12)
+
+
+def _konishi_cfg(rule="fa_ex", **learner):
+    return config.from_dict({
+        "network": {"sizes": [102, 20, 1], "transfer": ["relu", "linear"], "bias": True, "tau_in": 0.0},
+        "conductances": {"g_l": 0.0, "g_A": 0.0, "g_som": 0.0},
+        "init": {"scale": 0.3},
+        "task": {"kind": "reward", "n_trials": 16},
+        "learner": {"rule": rule, **learner}})
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_fa_ex_100_is_the_three_factor_rule(batch):
+    """Delta W1_ij = -eta b x_j theta(I_i) e with Konishi's e = y2 - y (summed over the batch)."""
+    eta, b = 0.01, 1.0
+    cfg = _konishi_cfg(eta=eta, ex_b=b, ex_percent=100.0, batch_size=batch, reduce="sum")
+    opts, net, task, lrn = setup(cfg)
+    assert np.all(net.w("down1") == b)
+    X, T, _ = task.batch(0, batch)
+    W1, b1, W2, b2 = (net.w(n).copy() for n in ("up1", "b_up1", "up2", "b_up2"))
+    I = X @ W1.T + b1
+    y1 = np.maximum(I, 0)
+    e = (y1 @ W2.T + b2) - T                      # (batch, 1)
+    dW = _updates(lrn, X, T)
+    expect = np.zeros_like(W1)
+    for n in range(batch):
+        for i in range(20):
+            for j in range(102):
+                expect[i, j] += -eta * X[n, j] * (1.0 if I[n, i] > 0 else 0.0) * e[n, 0] * b
+    np.testing.assert_allclose(dW["up1"], expect, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dW["b_up1"], -eta * b * ((I > 0) * e).sum(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dW["up2"], -eta * (e * y1).sum(0)[None], rtol=1e-12, atol=1e-15)
+    assert not dW["down1"].any()
+
+
+@pytest.mark.parametrize("percent,n_pos", [(100, 20), (80, 16), (50, 10), (20, 4), (0, 0), (33, 7)])
+def test_fa_ex_percentage_is_exact(percent, n_pos):
+    s = ex_signs(20, percent, np.random.default_rng(percent))
+    assert (s == 1).sum() == n_pos and (s == -1).sum() == 20 - n_pos
+    cfg = _konishi_cfg(ex_percent=float(percent), ex_b=0.1)
+    B = setup(cfg)[1].w("down1")
+    assert (B == 0.1).sum() == n_pos and (B == -0.1).sum() == 20 - n_pos
+
+
+def test_elm_leaves_hidden_weights_untouched():
+    cfg = _konishi_cfg("elm", eta=0.005, batch_size=8, reduce="sum")
+    cfg = config.from_dict({**cfg.to_dict(), "task": {"kind": "reward", "n_trials": 800}})
+    from dendrosim.learners import run
+    res = run(cfg)
+    w0, w1 = res.weights[0], res.weights[-1]
+    np.testing.assert_array_equal(w0["up1"], w1["up1"])
+    np.testing.assert_array_equal(w0["b_up1"], w1["b_up1"])
+    assert np.abs(w1["up2"] - w0["up2"]).max() > 1e-3
+
+
+def test_wp_estimator_is_unbiased():
+    """The mean of (J(theta+xi) - J(theta)) xi / sigma^2 over many xi is the gradient.
+
+    21 parameters, M = 40000 perturbations: the estimator's per-component s.d. is about
+    |grad|, so the mean is off by about |grad| sqrt(21 / M) = 0.023 |grad|; tolerance 0.08 |grad|.
+    """
+    rng = np.random.default_rng(5)
+    cfg = _cfg(sizes=(3, 4, 1), transfer=("logistic", "linear"),
+               learner={"wp_sigma": 1e-4, "reduce": "mean", "output_dphi": False})
+    net = _net(cfg, rng)
+    X, T = rng.uniform(0, 1, (2, 3)), rng.uniform(-1, 1, (2, 1))
+    names = ["up1", "b_up1", "up2", "b_up2"]
+    true = _fd_grad(net, lambda: _learner(cfg, net, "bp").loss(X, T), names)
+    g_true = np.concatenate([true[n].ravel() for n in names])
+    for anti in (False, True):
+        lrn = _learner(cfg, net, "wp", np.random.default_rng(7), antithetic=anti)
+        lrn.rng = np.random.default_rng(8 + anti)
+        acc = np.zeros_like(g_true)
+        M = 40000
+        for _ in range(M):
+            g, _y = lrn.estimate(X, T)
+            acc += np.concatenate([a.ravel() for a in g])
+        est = acc / M
+        err = np.linalg.norm(est - g_true) / np.linalg.norm(g_true)
+        assert err < 0.08, (anti, err)
+    # weights untouched by estimate()
+    np.testing.assert_array_equal(net.w("up1"), lrn.net.w("up1"))
+
+
+def test_dendritic_step_is_eta_duration_G():
+    rng = np.random.default_rng(9)
+    cfg = config.from_dict({"network": {"sizes": [4, 5, 3], "transfer": "logistic"},
+                            "plasticity": {"eta_up": [0.3, 0.2], "eta_IP": 0.1, "eta_PI": 0.05,
+                                           "tau_w": 0.0},
+                            "simulation": {"integrator": "steady"},
+                            "learner": {"steady": "two_sweep", "duration": 2.0}})
+    net = _net(cfg, rng)
+    opts = opt_mod.options(cfg)
+    assert opts["rule"] == "dendritic"            # integrator = "steady" implies eqs. 7-10
+    lrn = make_learner("dendritic", net, steady.Circuit(cfg), opts, rng, cfg.plasticity)
+    X, T = rng.uniform(0, 1, (3, 4)), rng.uniform(-1, 1, (3, 3))
+    G = steady.plasticity(steady.two_sweep(net, steady.Circuit(cfg), X, T), net, steady.Circuit(cfg))
+    dW = _updates(lrn, X, T)
+    for name, eta in (("up1", 0.3), ("up2", 0.2), ("IP1", 0.1), ("PI1", 0.05)):
+        np.testing.assert_allclose(dW[name], 2.0 * eta * G[name], rtol=1e-12, atol=1e-16)
+    assert not dW["down1"].any()
+
+
+@pytest.mark.parametrize("key,value", [("rule", "sgd"), ("eta", -1.0), ("eta", [0.1]), ("batch_size", 0),
+                                       ("post_factor", "tanh"), ("ex_percent", 120.0), ("wp_sigma", 0.0),
+                                       ("steady", "three_sweep"), ("antithetic", 1), ("bogus", 1),
+                                       ("tol", "small")])
+def test_bad_learner_keys_name_the_key(key, value):
+    cfg = config.from_dict({"network": {"sizes": [4, 5, 3]}, "learner": {"rule": "bp", key: value}})
+    with pytest.raises(ConfigError) as e:
+        opt_mod.options(cfg)
+    assert e.value.key == f"learner.{key}"
+
+
+def test_run_learner_writes_the_engine_layout(tmp_path):
+    import dendrosim
+    cfg = config.load("models/konishi2023/fa.toml", ["task.n_trials=80", "learner.weights_every=5"])
+    out = tmp_path / "fa.h5"
+    assert run_learner(cfg, out, quiet=True) == 0
+    with h5py.File(out, "r") as f:
+        a = f.attrs
+        assert a["status"] == "completed" and a["dendrosim_version"] == dendrosim.__version__
+        assert a["seed"] == 10 and "rule = \"fa\"" in a["config"]
+        assert config.from_dict(__import__("tomllib").loads(a["config"])).learner["rule"] == "fa"
+        assert f["metrics/t"].attrs["units"] == "trial"
+        assert f["metrics/t"].shape == f["metrics/loss"].shape == f["metrics/test_mse"].shape == (10,)
+        assert list(f["metrics/t"][:3]) == [0, 8, 16]
+        assert f["weights/t"].shape[0] == 3 and f["weights/up1"].shape == (3, 20, 102)
+        assert f["trials/correct"].shape == (80,)
+
+
+def test_run_learner_bad_config_exit_2(tmp_path):
+    cfg = config.load("models/konishi2023/fa.toml", ["learner.eta=-1.0"])
+    assert run_learner(cfg, tmp_path / "x.h5", quiet=True) == 2
