@@ -34,57 +34,46 @@ from .rhs import _phi_l, derived, nudging_current
 _FAST = {"reassoc", "contract"}
 
 
-@njit(cache=True, inline="always", fastmath=_FAST)
-def _update_row_matvec(W, D, pre_old, pre_new, e_i, c1, c2, traces_on, zero):
-    """Update one row W (and its trace row D) and return W(t+1) . pre_new.
-
-    Rows are passed as contiguous views so LLVM vectorises the loop.
-    """
-    acc = zero
-    if traces_on:
-        for j in range(W.shape[0]):
-            d = D[j]
-            w = W[j] + c1 * d
-            W[j] = w
-            D[j] = d + c2 * (e_i * pre_old[j] - d)
-            acc += w * pre_new[j]
-    else:
-        ce = c1 * e_i
-        for j in range(W.shape[0]):
-            w = W[j] + ce * pre_old[j]
-            W[j] = w
-            acc += w * pre_new[j]
-    return acc
-
-
-@njit(cache=True, inline="always", fastmath=_FAST)
-def _row_dot(W, pre, zero):
-    acc = zero
-    for j in range(W.shape[0]):
-        acc += W[j] * pre[j]
-    return acc
-
-
 @njit(cache=True, fastmath=_FAST)
 def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
                  plastic, out, add):
-    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first."""
+    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first.
+
+    W and its trace are taken as 2-D contiguous views (one per matrix, not per row)
+    so that LLVM vectorises the row loops.
+    """
     learn = plastic and eta != 0.0
     c1 = dt * eta
     c2 = dt * inv_tau_w
     zero = dt - dt                 # 0 in the state dtype
-    for i in range(n_post):
-        o = wo + i * n_pre
-        W = y[o:o + n_pre]
-        if learn:
-            v = _update_row_matvec(W, y[o + n_w:o + n_w + n_pre] if traces_on else W, pre_old, pre_new,
-                                   err[i], c1, c2, traces_on, zero)
-        else:
-            v = _row_dot(W, pre_new, zero)
-        if add:
-            out[i] += v
-        else:
-            out[i] = v
+    W = y[wo:wo + n_post * n_pre].reshape((n_post, n_pre))
+    if learn and traces_on:
+        D = y[wo + n_w:wo + n_w + n_post * n_pre].reshape((n_post, n_pre))
+        for i in range(n_post):
+            acc = zero
+            e_i = err[i]
+            for j in range(n_pre):
+                d = D[i, j]
+                w = W[i, j] + c1 * d
+                W[i, j] = w
+                D[i, j] = d + c2 * (e_i * pre_old[j] - d)
+                acc += w * pre_new[j]
+            out[i] = out[i] + acc if add else acc
+    elif learn:
+        for i in range(n_post):
+            acc = zero
+            ce = c1 * err[i]
+            for j in range(n_pre):
+                w = W[i, j] + ce * pre_old[j]
+                W[i, j] = w
+                acc += w * pre_new[j]
+            out[i] = out[i] + acc if add else acc
+    else:
+        for i in range(n_post):
+            acc = zero
+            for j in range(n_pre):
+                acc += W[i, j] * pre_new[j]
+            out[i] = out[i] + acc if add else acc
 
 
 @njit(cache=True)
@@ -134,11 +123,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     rnew = zs
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
-        nk, nn = lay[k, L_N], lay[k + 1, L_N]
-        for i in range(nk):
-            o = lay[k, L_W_DOWN] + i * nn
-            v_td[lay[k, L_VA] + i] = _row_dot(y[o:o + nn], z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn],
-                                              fp[F_DT] - fp[F_DT])
+        nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
+        _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, z[rno:rno + nn], z[rno:rno + nn], fp[F_DT],
+                     fp[F_DT], fp[F_DT], False, n_w, False, v_td[vao:vao + nk], False)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
