@@ -305,9 +305,13 @@ class HDF5Sink:
         k = self._tfill
         if not k:
             return
+        n = self._tn
         for d, cols in self._tds:               # data first, time last: t never runs ahead
-            self._append(d, self._tn, self._tbuf[:k, cols])
-        self._append(self._tt, self._tn, self._tbuf_t[:k])
+            if d.shape[0] != n + k:
+                d.resize(n + k, axis=0)
+            # HDF5 gathers the columns from the buffer itself (no intermediate copy)
+            d.write_direct(self._tbuf, np.s_[:k, cols], np.s_[n:n + k])
+        self._append(self._tt, n, self._tbuf_t[:k])
         self._tn += k
         self._tfill = 0
 
