@@ -280,13 +280,19 @@ def test_info_summarises(tmp_path):
     from dendrosim.io import info
     run_to_file(small_cfg(n=3), tmp_path / "a.h5")
     text = info(tmp_path / "a.h5")
-    for needle in ("completed", "sizes [5, 4, 3]", "/traces/layer1/v_A", "(101, 4)", "simulated 30.0 ms",
+    for needle in ("completed", "sizes [5, 4, 3]", "/traces/layer1/v_A", "(101, 4)", "simulated 30.0 ms of 30.0 ms (100.0 %), 3 of 3 patterns",
                    "apical_norm", "loss"):
         assert needle in text, needle
 
 
-def test_non_swmr_mode(tmp_path):
+def test_non_swmr_mode_live_and_finished(tmp_path):
     cfg = small_cfg(n=3, variables=["u_P"])
+    sim = Simulation(cfg)
+    sink = HDF5Sink(tmp_path / "live.h5", swmr=False, flush_interval=0.0)
+    sim.run(sink, until_segment=2)
+    with load(tmp_path / "live.h5") as run:                 # while the writer has it open
+        assert run.status == "running" and run.trace("layer1/u_P")[0].shape[0] == 2 * 100 // 3 + 1
+    sink.close()
     run_to_file(cfg, tmp_path / "a.h5", swmr=False)
     sim, mem = run_in_memory(cfg)
     with load(tmp_path / "a.h5") as run:

@@ -122,6 +122,8 @@ class HDF5Sink:
         a["t0"] = 0.0
         a["sizes"] = np.asarray(cfg.network.sizes, dtype=np.int64)
         a["dtype"] = self.dtype.name
+        a["total_steps"] = int(sim.total_steps)
+        a["n_patterns"] = int(len(sim.task))
         a["status"] = "running"
         a["message"] = ""
         a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -8,7 +8,6 @@ every accessor returns a consistent prefix (time and values of equal length).
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -221,17 +220,6 @@ def load(path) -> Run:
     return Run(path)
 
 
-def _planned_duration(cfg: dict) -> float | None:
-    try:
-        from ..config import from_dict
-        from ..tasks import make_task
-        c = from_dict(cfg)
-        task = make_task(c.task, c.network.sizes, c.simulation.dt, np.random.default_rng(0))
-        return task.total_steps * c.simulation.dt
-    except Exception:
-        return None
-
-
 def _fmt(v) -> str:
     a = np.asarray(v)
     if a.ndim == 0:
@@ -253,10 +241,13 @@ def info(path) -> str:
                      f"dtype {sim.get('dtype', '?')}; noise sigma {cfg.get('noise', {}).get('sigma', '?')}")
         opts = ", ".join(f"{k} = {v}" for k, v in task.items() if k != "kind")
         lines.append(f"task      {task.get('kind', '?')}" + (f" ({opts})" if opts else ""))
-        planned = _planned_duration(dict(cfg))
+        a = run.attrs
+        planned = float(a["total_steps"]) * run.dt if "total_steps" in a else None
         done = run.duration
         frac = f" of {planned:.1f} ms ({100 * done / planned:.1f} %)" if planned else ""
-        lines.append(f"simulated {done:.1f} ms{frac}")
+        n_done = run.pattern_ends().shape[0]
+        pats = f", {n_done} of {int(a['n_patterns'])} patterns" if "n_patterns" in a else ""
+        lines.append(f"simulated {done:.1f} ms{frac}{pats}")
         ck = run.checkpoint()
         if ck:
             lines.append(f"checkpoint t = {ck['t']:.1f} ms (pattern {ck['segment']}, step {ck['step']})")
@@ -277,6 +268,6 @@ def info(path) -> str:
                 if d.shape[0] > n:
                     v = d[n]
                     lines.append(f"  {k:<22} {_fmt(v)}")
-        elif not math.isnan(done):
+        else:
             lines.append("no metrics yet")
         return "\n".join(lines)
