@@ -153,8 +153,10 @@ class Simulation:
         loss = np.nan
         if seg.target is not None:
             loss = float(np.sum((self.net.u_P(N) - seg.target) ** 2))
-        return {"apical_norm": np.array(apical), "interneuron_mismatch": np.array(mismatch),
-                "loss": loss, "pattern": seg.label}
+        out = {"apical_norm": np.array(apical), "interneuron_mismatch": np.array(mismatch),
+               "loss": loss, "pattern": seg.label}
+        out.update(self.task.evaluate(self, self.state.segment))
+        return out
 
     def _diverged_layer(self):
         for k in range(1, self.layout.depth + 1):

@@ -85,6 +85,11 @@ class Task:
     def segment(self, i: int) -> Segment:
         raise NotImplementedError
 
+    def evaluate(self, sim, segment: int) -> dict:
+        """Extra per-pattern metrics after ``segment`` (same keys every call; NaN when
+        not evaluated). Override for test-set evaluation."""
+        return {}
+
     @property
     def total_steps(self) -> int:
         return sum(self.segment(i).steps for i in range(len(self)))

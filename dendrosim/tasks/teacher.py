@@ -1,0 +1,81 @@
+"""Nonlinear regression with a teacher network (Sacramento et al. 2018, Fig. 2, sec. 3.3).
+
+Teacher 30-20-10: r_trgt = phi(k2 W2 phi(k1 W1 r_0)), k1 = 2, k2 = 10, weights and
+input entries U(-1, 1). The student's output is nudged towards the teacher's
+*voltage* u_trgt = k2 W2 phi(k1 W1 r_0) (pitfall 5; R-ern used the rate).
+Test error: mean over unseen patterns of |r_N - r_trgt|^2 at the noise-free
+steady state without a target (the network's own prediction), every
+``eval_every`` patterns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import ConfigError
+from ..transfer import phi_np
+from .base import Segment, Task, register
+
+
+@register
+class TeacherStudent(Task):
+    kind = "teacher_student"
+    KEYS = {
+        "n_patterns": (10000, "training patterns (each a fresh input)"),
+        "duration": (100.0, "presentation time per pattern, ms"),
+        "teacher_sizes": ([30, 20, 10], "teacher layer sizes (first and last must match the student)"),
+        "gains": ([2.0, 10.0], "teacher gains k_{1,0}, k_{2,1}, ... per layer"),
+        "teacher_scale": (1.0, "teacher weights U(-s, s)"),
+        "input_low": (-1.0, ""), "input_high": (1.0, ""),
+        "n_test": (200, "unseen test patterns"),
+        "eval_every": (100, "evaluate the test error every this many patterns (0 = never)"),
+        "transfer": ("soft_relu", "teacher transfer function (paper: the student's)"),
+    }
+
+    def __init__(self, options, sizes, dt, rng):
+        super().__init__(options, sizes, dt, rng)
+        self.n = self.option("n_patterns", int, positive=True, allow_zero=False)
+        self.steps = self.steps_of("duration")
+        ts = list(self.options["teacher_sizes"])
+        if len(ts) < 2 or ts[0] != sizes[0] or ts[-1] != sizes[-1]:
+            raise ConfigError("task.teacher_sizes", f"must start with {sizes[0]} and end with {sizes[-1]}, got {ts}")
+        gains = list(self.options["gains"])
+        if len(gains) != len(ts) - 1:
+            raise ConfigError("task.gains", f"needs {len(ts) - 1} values, got {len(gains)}")
+        s = self.option("teacher_scale", positive=True)
+        self.gains = [float(g) for g in gains]
+        self.W = [rng.uniform(-s, s, (ts[k], ts[k - 1])) for k in range(1, len(ts))]
+        lo, hi = self.option("input_low"), self.option("input_high")
+        self.X = rng.uniform(lo, hi, (self.n, sizes[0]))
+        self.X_test = rng.uniform(lo, hi, (self.option("n_test", int, positive=True), sizes[0]))
+        self.eval_every = self.option("eval_every", int, positive=True)
+        self.transfer = self.options["transfer"]
+        self._u_test = self.teacher_voltage(self.X_test)
+        self._r_test = phi_np(self._u_test, self.transfer)
+
+    def teacher_voltage(self, X):
+        """u_trgt = k_N W_N phi(... phi(k_1 W_1 x)) (pre-activation of the teacher's output)."""
+        r = np.atleast_2d(X)
+        for k, (W, g) in enumerate(zip(self.W, self.gains)):
+            u = g * r @ W.T
+            r = phi_np(u, self.transfer)
+        return u
+
+    def __len__(self):
+        return self.n
+
+    def segment(self, i):
+        x = self.X[i]
+        return Segment(x, self.teacher_voltage(x)[0], self.steps, i)
+
+    def evaluate(self, sim, segment):
+        if not self.eval_every or segment % self.eval_every:
+            return {"test_error": np.nan}
+        return {"test_error": float(test_error(sim, self.X_test, self._r_test))}
+
+
+def test_error(sim, X, R_target) -> float:
+    """Mean |r_N - r_trgt|^2 at the noise-free steady state without target."""
+    from ..learners.steady import Circuit, solve
+    st = solve(sim.net, Circuit(sim.cfg), X, None, method="exact")
+    return float(np.mean(np.sum((st.r[-1] - R_target) ** 2, axis=1)))
