@@ -266,3 +266,15 @@ def test_run_learner_writes_the_engine_layout(tmp_path):
 def test_run_learner_bad_config_exit_2(tmp_path):
     cfg = config.load("models/konishi2023/fa.toml", ["learner.eta=-1.0"])
     assert run_learner(cfg, tmp_path / "x.h5", quiet=True) == 2
+
+
+def test_dendritic_scores_the_free_feedforward_output():
+    rng = np.random.default_rng(10)
+    cfg = config.from_dict({"network": {"sizes": [4, 5, 3], "transfer": "logistic"},
+                            "plasticity": {"eta_up": 0.1, "tau_w": 0.0},
+                            "learner": {"rule": "dendritic"}})
+    net = _net(cfg, rng)
+    lrn = _learner(cfg, net, "dendritic")
+    X, T = rng.uniform(0, 1, (2, 4)), rng.uniform(-1, 1, (2, 3))
+    expect = lrn.forward(X)[0][-1]
+    np.testing.assert_allclose(lrn.step(X, T), expect, rtol=1e-14)

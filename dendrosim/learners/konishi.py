@@ -8,6 +8,7 @@ numba/BLAS thread each) and returns the learning curves as arrays.
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -79,10 +80,13 @@ def first_crossing(curve, level=0.8, window=50):
 
 
 def mean_sem(a, axis=0):
+    """NaN-aware mean and standard error of the mean (NaN where no or one value)."""
     a = np.asarray(a, dtype=float)
     n = np.sum(np.isfinite(a), axis=axis)
-    m = np.nanmean(a, axis=axis)
-    s = np.nanstd(a, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = np.nanmean(a, axis=axis)
+        s = np.nanstd(a, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
     return m, s
 
 

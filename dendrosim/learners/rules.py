@@ -299,8 +299,8 @@ class Dendritic(Learner):
         st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
         self.last_state = st
         # the prediction scored before the update: the free output (no teacher); in the
-        # self-predicting state that is the attenuated feedforward output
-        y = st.u[-1].copy() if target is None else self.forward(x)[0][-1]
+        # self-predicting state that is the attenuated feedforward output (the upward sweep)
+        y = st.u[-1].copy() if target is None else st.out_ff
         G = steady.plasticity(st, self.net, self.circ, self.groups, o["reduce"], self.W)
         for name, g in G.items():
             eta = self.rates[name]

@@ -108,6 +108,7 @@ class State:
     vhat: list = field(default_factory=list)     # v-hat of eq. 7 used by plasticity
     vhat_I: dict = field(default_factory=dict)   # v-hat of eq. 8
     target: np.ndarray | None = None
+    out_ff: np.ndarray | None = None              # output of the attenuated feedforward net
     iterations: int = 0
     change: float = 0.0                           # last max |delta u| (exact solver)
 
@@ -170,6 +171,8 @@ def two_sweep(net, circ: Circuit, x, target=None, W: Weights | None = None) -> S
             st.vI[k] = _vI(W, k, r[k])
             st.vhat_I[k] = c.att_I * st.vI[k]
             st.uI[k] = st.vhat_I[k]
+    # the upward sweep is the attenuated feedforward net: its output is the free prediction
+    st.out_ff = vhat[N].copy()
     # step 3: downward sweep, lower layers not revisited
     for k in range(N - 1, 0, -1):
         st.uI[k] = c.nudged(c.g_D * st.vI[k], c.g_l + c.g_D, u[k + 1])
@@ -230,13 +233,11 @@ def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weight
     else:
         raise NoFixedPoint(f"steady state not reached to tol {tol:g} in {max_iter} sweeps "
                            f"(last change {change:.3g})")
-    # v-hat (eqs. 7-8) from the final basal and interneuron dendrites
+    # v-hat (eqs. 7-8) from the last basal and interneuron dendrites (consistent with the
+    # final potentials to within the tolerance)
     for k in range(1, N + 1):
-        if k > 1:
-            vB[k] = _basal(W, k, r[k - 1])
         st.vhat[k] = c.att(k) * vB[k]
         if k < N:
-            st.vI[k] = _vI(W, k, r[k])
             st.vhat_I[k] = c.att_I * st.vI[k]
     return st
 
