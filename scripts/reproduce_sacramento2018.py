@@ -1,0 +1,174 @@
+"""Reproduce Sacramento et al. (2018): Fig. 1, Fig. 2 and MNIST, one command each.
+
+    python scripts/reproduce_sacramento2018.py fig1|fig2|mnist|all [--quick] [--out docs/reproduction]
+
+Writes figures (small PNGs) and ``table_<part>.md`` (paper value vs dendrosim
+value, wall time) into the output folder; HDF5 run files go to ``--runs``
+(default: a temporary folder, not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import dendrosim  # noqa: E402
+from dendrosim import config  # noqa: E402
+from dendrosim.io import HDF5Sink  # noqa: E402
+from dendrosim.plot import alignment_angle  # noqa: E402
+from dendrosim.simulation import Simulation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models" / "sacramento2018"
+
+
+def run_model(name, runs: Path, overrides=(), tag=None):
+    """Run models/sacramento2018/<name>.toml into runs/<tag>.h5; return (Run, wall seconds)."""
+    cfg = config.load(MODELS / f"{name}.toml", list(overrides))
+    out = runs / f"{tag or name}.h5"
+    sim = Simulation(cfg)
+    t0 = time.perf_counter()
+    sink = HDF5Sink(out)
+    try:
+        sim.run(sink)
+    finally:
+        sink.close()
+    return dendrosim.load(out), time.perf_counter() - t0
+
+
+def write_table(out: Path, part: str, header: str, rows: list[tuple]) -> None:
+    lines = [f"# {header}", "", "| quantity | paper | dendrosim | notes |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    (out / f"table_{part}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+# -- Fig. 1 ---------------------------------------------------------------------------------
+
+def fig1(out: Path, runs: Path, quick=False):
+    ov = ["task.n_repeats=10"] if quick else []
+    run, wall = run_model("fig1_target", runs, ov)
+    t, vA = run.trace("layer1/v_A")
+    _, uN = run.trace(f"layer{run.depth}/u_P")
+    _, tgt = run.trace(f"layer{run.depth}/target")
+    mt, apical = run.metric("apical_norm")
+    apical = apical[:, 0]
+    _, loss = run.metric("loss")
+    fig, ax = plt.subplots(2, 2, figsize=(10, 6))
+    w = t <= 300
+    for i in range(3):
+        ax[0, 0].plot(t[w], vA[w, i], lw=1)
+    ax[0, 0].axvline(100, color="k", ls=":", lw=0.8)
+    ax[0, 0].set(title="apical potential v_A, hidden neurons 0-2", xlabel="t (ms)", ylabel="v_A")
+    for i in range(2):
+        ax[0, 1].plot(t[w], uN[w, i], lw=1, color=f"C{i}")
+        ax[0, 1].plot(t[w], tgt[w, i], lw=1, ls="--", color=f"C{i}")
+    ax[0, 1].axvline(100, color="k", ls=":", lw=0.8)
+    ax[0, 1].set(title="output soma (solid) and target (dashed)", xlabel="t (ms)", ylabel="u")
+    ax[1, 0].semilogy(mt, apical, ".-")
+    ax[1, 0].set(title="|v_A| at the end of each presentation", xlabel="t (ms)")
+    ax[1, 1].semilogy(mt, loss, ".-")
+    ax[1, 1].set(title="|u_N - u_trgt|^2", xlabel="t (ms)")
+    fig.suptitle("Fig. 1: a new target; apical error appears and is learned away")
+    fig.tight_layout()
+    fig.savefig(out / "fig1.png", dpi=80)
+    first = int(np.argmax(~np.isnan(loss)))
+    rows = [
+        ("apical error at target onset -> end", "appears, then vanishes (Fig. 1B)",
+         f"{apical[first]:.3f} -> {apical[-1]:.3f}", "end of each 100 ms presentation, sigma = 0.1"),
+        ("output loss |u_N - u_trgt|^2", "target predicted", f"{loss[first]:.3f} -> {loss[-1]:.4f}", ""),
+        ("wall time", "-", f"{wall:.1f} s", f"{len(mt)} x 100 ms, 30-20-10"),
+    ]
+    write_table(out, "fig1", "Fig. 1: single input-target association", rows)
+    run.close()
+    return rows
+
+
+# -- Fig. 2 ---------------------------------------------------------------------------------
+
+def fig2(out: Path, runs: Path, quick=False):
+    n = 2000 if quick else 20000
+    ov = [f"task.n_patterns={n}", f"task.eval_every={n // 20}", "record.variables=[]",
+          f"record.weights_every={n * 1000 // 20}"]
+    mc, wall_mc = run_model("fig2_teacher_student", runs, ov, tag="fig2_microcircuit")
+    sh, wall_sh = run_model("fig2_teacher_student", runs, ov + ["plasticity.eta_up=[0.0,0.5]"],
+                            tag="fig2_shallow")
+    res = {}
+    for name, run in (("microcircuit", mc), ("shallow", sh)):
+        mt, te = run.metric("test_error")
+        ok = ~np.isnan(te)
+        res[name] = dict(t=mt[ok], test=te[ok], apical=run.metric("apical_norm")[1][:, 0],
+                         mismatch=run.metric("interneuron_mismatch")[1][:, 0], mt=mt)
+    wt, up2 = mc.weight("up2")
+    ang = alignment_angle(up2, mc.weight("down1")[1])
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    for name, r in res.items():
+        ax[0].plot(r["t"] / 100.0, r["test"], ".-", label=name)
+    ax[0].set(title="test error (noise-free, unseen patterns)", xlabel="training pattern", ylabel="|r - r_trgt|^2")
+    ax[0].legend()
+    r = res["microcircuit"]
+    k = max(1, len(r["apical"]) // 200)
+    ax[1].semilogy(r["mt"][::k] / 100, r["apical"][::k], label="|v_A|")
+    ax[1].semilogy(r["mt"][::k] / 100, r["mismatch"][::k], label="|u_P2 - u_I|^2")
+    ax[1].set(title="self-predicting state emerges", xlabel="training pattern")
+    ax[1].legend()
+    ax[2].plot(wt / 100.0, ang, ".-")
+    ax[2].axhline(90, color="k", ls=":", lw=0.8)
+    ax[2].set(title="angle(W_up2, W_down1^T)", xlabel="training pattern", ylabel="degrees")
+    fig.tight_layout()
+    fig.savefig(out / "fig2.png", dpi=80)
+    rows = [
+        ("test error, microcircuit (end)", "considerably below shallow", f"{res['microcircuit']['test'][-1]:.4f}",
+         f"from {res['microcircuit']['test'][0]:.4f}; {n} patterns of 100 ms"),
+        ("test error, shallow learner (end)", "-", f"{res['shallow']['test'][-1]:.4f}", "only W_up2 plastic"),
+        ("apical norm, start -> end", "decays (Fig. S1)", f"{r['apical'][0]:.3f} -> {np.mean(r['apical'][-50:]):.3f}",
+         "mean of last 50 patterns"),
+        ("interneuron mismatch, start -> end", "decays", f"{r['mismatch'][0]:.3f} -> {np.mean(r['mismatch'][-50:]):.4f}", ""),
+        ("angle W_up2 vs W_down1^T", "about 45 deg", f"{ang[0]:.1f} -> {ang[-1]:.1f} deg", "fixed random top-down"),
+        ("wall time", "-", f"{wall_mc:.0f} s + {wall_sh:.0f} s", "microcircuit + shallow, 30-50-10"),
+    ]
+    write_table(out, "fig2", "Fig. 2: teacher-student nonlinear regression", rows)
+    mc.close()
+    sh.close()
+    return rows
+
+
+def mnist(out: Path, runs: Path, quick=False):
+    from importlib import import_module
+    try:
+        mod = import_module("reproduce_mnist")
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).parent))
+        mod = import_module("reproduce_mnist")
+    return mod.main(out, runs, quick)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("part", choices=["fig1", "fig2", "mnist", "all"])
+    p.add_argument("--quick", action="store_true", help="reduced budget (minutes)")
+    p.add_argument("--out", default=str(ROOT / "docs" / "reproduction"))
+    p.add_argument("--runs", default=None, help="folder for the HDF5 run files (default: temporary)")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="dendrosim_repro_"))
+    runs.mkdir(parents=True, exist_ok=True)
+    parts = ["fig1", "fig2", "mnist"] if a.part == "all" else [a.part]
+    for part in parts:
+        t0 = time.perf_counter()
+        {"fig1": fig1, "fig2": fig2, "mnist": mnist}[part](out, runs, a.quick)
+        print(f"{part}: {time.perf_counter() - t0:.0f} s wall, runs in {runs}")
+
+
+if __name__ == "__main__":
+    main()
