@@ -190,3 +190,40 @@ def test_dtype_is_kept_float32():
     sim64 = Simulation(cfg64)
     sim64.run(MemorySink())
     np.testing.assert_allclose(sim.net.y, sim64.net.y, rtol=1e-3, atol=1e-4)
+
+
+# -- noise -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("convention,per_step", [("per_step_dt", lambda s, dt: s * dt),
+                                                 ("euler_maruyama", lambda s, dt: s * np.sqrt(dt))])
+@pytest.mark.parametrize("fused", [True, False])
+def test_noise_conventions(convention, per_step, fused):
+    """From rest with zero drive one step moves each soma by noise alone: std sigma*dt or sigma*sqrt(dt)."""
+    sigma, dt = 0.5, 0.1
+    d = {"network": {"sizes": [2, 2000, 400]}, "noise": {"sigma": sigma, "convention": convention},
+         "init": {"scale": 0.0}, "simulation": {"dt": dt}}
+    cfg = single(d, n_repeats=1, duration=dt, input=[0.0, 0.0], target_from=1)
+    sim = Simulation(cfg, fused=fused)
+    sim.run(MemorySink())
+    for k, n in ((1, 2000), (2, 400)):
+        u = sim.net.u_P(k)
+        assert abs(u.mean()) < 4 * per_step(sigma, dt) / np.sqrt(n)
+        assert u.std() == pytest.approx(per_step(sigma, dt), rel=4 / np.sqrt(2 * n))
+    assert sim.net.u_I(1).std() == pytest.approx(per_step(sigma, dt), rel=4 / np.sqrt(800))
+    # interneurons can be kept noise-free
+    d["noise"]["interneurons"] = False
+    sim = Simulation(single(d, n_repeats=1, duration=dt, input=[0.0, 0.0], target_from=1), fused=fused)
+    sim.run(MemorySink())
+    assert not sim.net.u_I(1).any() and sim.net.u_P(1).std() > 0
+
+
+def test_noise_stream_is_reproducible_and_seeded():
+    d = {"network": {"sizes": [3, 5, 2]}, "noise": {"sigma": 0.3}}
+    runs = []
+    for seed in (1, 1, 2):
+        d["init"] = {"seed": seed}
+        sim = Simulation(single(d, n_repeats=2, duration=2.0))
+        sim.run(MemorySink())
+        runs.append(sim.net.y.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
