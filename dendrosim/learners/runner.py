@@ -115,27 +115,21 @@ def run(cfg, net=None, progress=None, on_weights=None) -> Result:
             on_weights(float(trial), w)
 
     snap(0)
-    is_new = getattr(task, "is_new", None)
+    has_tgt = np.zeros(n, dtype=bool)
     for u in range(n_upd):
         i0, i1 = u * bs, min(n, (u + 1) * bs)
         X, T, L = _batch(task, i0, i1)
         y = learner.step(X, T)
-        if not np.all(np.isfinite(y)) or not all(np.all(np.isfinite(w)) for w in learner.W.up[1:]):
+        if not np.isfinite(y).all():     # non-finite weights show up in the next output
             bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
                        net.depth)
             res.status = "diverged"
             res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
             break
-        c = _correct(task, y, T)
-        tr_y[i0:i1], tr_c[i0:i1], tr_l[i0:i1] = y, c, L
+        tr_y[i0:i1], tr_l[i0:i1] = y, L
         if T is not None:
             tr_t[i0:i1] = T
-            M["loss"][u] = float(np.mean(np.sum((T - y) ** 2, axis=1)))
-        M["correct"][u] = float(np.mean(c)) if c.size else np.nan
-        if is_new is not None:
-            m = is_new(L)
-            if m.any():
-                M["correct_new"][u] = float(np.mean(c[m]))
+            has_tgt[i0:i1] = True
         if has_test and u % opts["test_every"] == 0:
             tb = task.test_batch()
             Xt, Tt = tb[0], tb[1]
@@ -146,7 +140,27 @@ def run(cfg, net=None, progress=None, on_weights=None) -> Result:
             snap(i1)
         if progress is not None:
             progress(u + 1, n_upd)
-    snap(min(n, n_upd * bs) if res.status == "completed" else i0)
+    # per-trial scores (pre-update outputs) and per-update means, computed once at the end
+    done = i1 if res.status == "completed" else i0
+    if has_tgt.any():
+        tr_c[has_tgt] = _correct(task, tr_y[has_tgt], tr_t[has_tgt])
+    is_new = getattr(task, "is_new", None)
+    sq = np.sum((tr_t - tr_y) ** 2, axis=1)
+    new = is_new(tr_l) if is_new is not None else np.zeros(n, dtype=bool)
+    if done > 0:
+        starts = np.arange(0, done, bs)
+
+        def per_update(values, mask):
+            tot = np.add.reduceat(np.where(mask, values, 0.0)[:done], starts)
+            cnt = np.add.reduceat(mask[:done].astype(float), starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+        m = len(starts)
+        M["loss"][:m] = per_update(sq, has_tgt)
+        M["correct"][:m] = per_update(tr_c, has_tgt)
+        M["correct_new"][:m] = per_update(tr_c, has_tgt & new)
+    snap(done)
     res.metrics = {"t": np.arange(n_upd, dtype=float) * bs, "update": np.arange(n_upd), **M}
     res.trials = {"y": tr_y, "target": tr_t, "correct": tr_c, "label": tr_l}
     res.seconds = time.perf_counter() - t0
