@@ -258,6 +258,21 @@ def test_checkpoint_slots_alternate_and_torn_slot_is_ignored(tmp_path):
     _compare_files(tmp_path / "a.h5", tmp_path / "b.h5")
 
 
+def test_written_checkpoint_refers_to_rows_in_the_file(tmp_path):
+    """A checkpoint in the file never counts rows still in RAM (a SIGKILL would lose them)."""
+    cfg = small_cfg(n=6, every=1)
+    sim = Simulation(cfg)
+    sink = HDF5Sink(tmp_path / "a.h5", checkpoint_interval=0.0, flush_interval=1e9)
+    sim.run(sink, until_segment=3)
+    with h5py.File(tmp_path / "a.h5", "r", libver="latest", swmr=True) as f:   # writer still open
+        snap, lengths, _, _ = read_checkpoint(f)
+        assert int(snap["segment"]) == 3 and lengths["/traces/t"] == 300
+        for name, n in lengths.items():
+            assert f[name].shape[0] >= n, name
+        np.testing.assert_array_equal(f["traces/t"][:300], np.arange(300) * 0.1)
+    sink.close()
+
+
 def test_reader_sees_consistent_prefix_in_process(tmp_path):
     """A second handle opened between flushes sees equal-length, increasing data."""
     cfg = small_cfg(n=10, every=1, variables=["u_P", "v_A"])
