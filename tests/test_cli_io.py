@@ -1,8 +1,10 @@
-"""The HDF5 file under real process life: SIGKILL, SIGINT, divergence, live readers, resume."""
+"""The HDF5 file under real process life: SIGKILL, SIGINT, divergence, live readers, resume.
+
+POSIX only (signals); each test starts the CLI in a subprocess.
+"""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -202,7 +204,6 @@ def test_live_reader_sees_consistent_prefix(tmp_path, long_cfg):
     same_data(ref, out)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_info_cli_on_finished_file(long_cfg):
     _, ref = long_cfg
     r = subprocess.run([sys.executable, "-m", "dendrosim.cli", "info", str(ref)],
