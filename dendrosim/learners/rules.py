@@ -289,9 +289,8 @@ class Dendritic(Learner):
             self.rates[f"IP{k}"] = self.rates[f"b_IP{k}"] = p.eta_IP[k - 1]
             self.rates[f"PI{k}"] = p.eta_PI[k - 1]
             self.rates[f"down{k}"] = p.eta_down[k - 1]
-        self.groups = tuple(g for g in ("up", "IP", "PI", "down")
-                            if any(v != 0 for n, v in self.rates.items()
-                                   if n.rstrip("0123456789") in (g, "b_" + g)))
+        if all(p.eta_PI[k - 1] == 0 and p.eta_down[k - 1] == 0 for k in range(1, N)):
+            self.W.detect_pi_minus_down()        # fixed PI = -down: fused apical mat-mul
         self.last_state = None
 
     def step(self, x, target):
@@ -301,11 +300,8 @@ class Dendritic(Learner):
         # the prediction scored before the update: the free output (no teacher); in the
         # self-predicting state that is the attenuated feedforward output (the upward sweep)
         y = st.u[-1].copy() if target is None else st.out_ff
-        G = steady.plasticity(st, self.net, self.circ, self.groups, o["reduce"], self.W)
-        for name, g in G.items():
-            eta = self.rates[name]
-            if eta != 0.0:
-                self.net.w(name)[...] += (eta * o["duration"]) * g
+        rates = {n: r * o["duration"] for n, r in self.rates.items()}
+        steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W)
         return y
 
 

@@ -21,7 +21,8 @@ Two solvers, vectorised over a mini-batch (rows of ``x``):
 ``exact``
     The fixed point of the same ODEs, by Gauss-Seidel sweeps (up, then down)
     started from the two-sweep state, iterated until no potential changes by
-    more than ``tol``. The input layer's basal potential W_up1 r_0 is computed
+    more than ``tol`` or, with the observed contraction rate q < 1/2, the
+    a-posteriori error bound change q/(1-q) is below ``tol``. The input layer's basal potential W_up1 r_0 is computed
     once. If the sweeps do not contract (strong loops, paper pitfall 10),
     :class:`NoFixedPoint` is raised.
 
@@ -44,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
 from ..transfer import dphi_np, phi_np
 
@@ -125,6 +127,13 @@ class Weights:
         self.PI = [None] + [net.w(f"PI{k}") for k in range(1, N)]
         self.IP = [None] + [net.w(f"IP{k}") for k in range(1, N)]
         self.b_IP = [None] + [net.w(f"b_IP{k}") if net.layout.bias else None for k in range(1, N)]
+        # W_PI = -W_down exactly (self-predicting init, both fixed): v_A = W_down (r_{k+1} - r_I),
+        # one mat-mul instead of two. Only set by callers that keep PI and down fixed.
+        self.pi_is_minus_down = [False] * N
+
+    def detect_pi_minus_down(self):
+        for k in range(1, self.N):
+            self.pi_is_minus_down[k] = bool(np.array_equal(self.PI[k], -self.down[k]))
 
 
 def _basal(W, k, r_prev):
@@ -142,6 +151,8 @@ def _vI(W, k, r_k):
 
 
 def _vA(W, k, r_next, r_I):
+    if W.pi_is_minus_down[k]:
+        return (r_next - r_I) @ W.down[k].T
     return r_next @ W.down[k].T + r_I @ W.PI[k].T
 
 
@@ -225,7 +236,10 @@ def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weight
             u[k] = new
             r[k] = c.phi(k, new)
         st.iterations, st.change = it + 1, change
-        if change <= tol:
+        # stop when the iterate is within tol of the fixed point: the last change, or the
+        # a-posteriori bound change * q / (1 - q) with the observed contraction rate q
+        q = change / prev_change if 0 < prev_change < np.inf else 1.0
+        if change <= tol or (q < 0.5 and change * q / (1.0 - q) <= tol):
             break
         if not np.isfinite(change) or (it > 50 and change > prev_change * 1.5 and change > 1.0):
             raise NoFixedPoint(f"steady state diverges (max change {change:.3g} after {it} sweeps)")
@@ -252,6 +266,29 @@ def solve(net, circ: Circuit, x, target=None, method="exact", tol=1e-10, max_ite
     raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep)")
 
 
+def _errors(st: State, net, circ: Circuit, groups, W: Weights):
+    """(name, postsynaptic error (B, n_post), presynaptic rates (B, n_pre) or None for a bias)."""
+    N, c = net.depth, circ
+    for k in range(1, N + 1):
+        if "up" in groups:
+            err = st.r[k] - c.phi(k, st.vhat[k])                            # eq. 7
+            yield f"up{k}", err, st.r[k - 1]
+            if W.b_up[k] is not None:
+                yield f"b_up{k}", err, None
+        if k == N:
+            continue
+        if "IP" in groups:
+            err = st.rI[k] - c.phi(k + 1, st.vhat_I[k])                     # eq. 8
+            yield f"IP{k}", err, st.r[k]
+            if W.b_IP[k] is not None:
+                yield f"b_IP{k}", err, None
+        if "PI" in groups:
+            yield f"PI{k}", -st.vA[k], st.rI[k]                            # eq. 9
+        if "down" in groups:
+            err = st.r[k] - c.phi(k, st.r[k + 1] @ W.down[k].T)             # eq. 10
+            yield f"down{k}", err, st.r[k + 1]
+
+
 def plasticity(st: State, net, circ: Circuit, groups=("up", "IP", "PI", "down"),
                reduce="mean", W: Weights | None = None) -> dict:
     """Plasticity induction terms of eqs. 7-10 at a steady state, as the engine defines them.
@@ -263,29 +300,43 @@ def plasticity(st: State, net, circ: Circuit, groups=("up", "IP", "PI", "down"),
     Bias groups get the error itself (presynaptic rate 1). Summed or averaged over the batch.
     """
     W = W or Weights(net)
-    N, c = net.depth, circ
-    B = st.r[0].shape[0]
-    scale = 1.0 / B if reduce == "mean" else 1.0
-    out = {}
-    for k in range(1, N + 1):
-        if "up" in groups:
-            err = st.r[k] - c.phi(k, st.vhat[k])
-            out[f"up{k}"] = scale * (err.T @ st.r[k - 1])
-            if W.b_up[k] is not None:
-                out[f"b_up{k}"] = scale * err.sum(axis=0)
-        if k == N:
+    scale = 1.0 / st.r[0].shape[0] if reduce == "mean" else 1.0
+    return {name: scale * (err.sum(axis=0) if pre is None else err.T @ pre)
+            for name, err, pre in _errors(st, net, circ, groups, W)}
+
+
+def apply_plasticity(st: State, net, circ: Circuit, rates: dict, reduce="mean",
+                     W: Weights | None = None) -> None:
+    """W += rate * G for every group with a non-zero rate, in place (one BLAS gemm per matrix,
+    no temporary the size of the weights); same G as :func:`plasticity`."""
+    W = W or Weights(net)
+    scale = 1.0 / st.r[0].shape[0] if reduce == "mean" else 1.0
+    groups = {n.rstrip("0123456789").removeprefix("b_") for n, r in rates.items() if r != 0.0}
+    for name, err, pre in _errors(st, net, circ, groups, W):
+        rate = rates.get(name, 0.0)
+        if rate == 0.0:
             continue
-        if "IP" in groups:
-            err = st.rI[k] - c.phi(k + 1, st.vhat_I[k])
-            out[f"IP{k}"] = scale * (err.T @ st.r[k])
-            if W.b_IP[k] is not None:
-                out[f"b_IP{k}"] = scale * err.sum(axis=0)
-        if "PI" in groups:
-            out[f"PI{k}"] = scale * (-st.vA[k].T @ st.rI[k])
-        if "down" in groups:
-            err = st.r[k] - c.phi(k, st.r[k + 1] @ W.down[k].T)
-            out[f"down{k}"] = scale * (err.T @ st.r[k + 1])
-    return out
+        target = net.w(name)
+        if pre is None:
+            target += (rate * scale) * err.sum(axis=0)
+        else:
+            rank_update(target, rate * scale, err, pre)
+
+
+def rank_update(Wm, alpha, a, b) -> None:
+    """Wm += alpha a^T b in place, a (B, n_post), b (B, n_pre); a single gemm with beta = 1
+    on the Fortran-ordered view Wm^T of the row-major weights (falls back to NumPy)."""
+    gemm = _GEMM.get(Wm.dtype)
+    if gemm is not None and Wm.flags.c_contiguous:
+        WT = Wm.T
+        out = gemm(alpha, b, a, beta=1.0, c=WT, trans_a=1, overwrite_c=1)
+        if out.ctypes.data != WT.ctypes.data:      # f2py had to copy: write back
+            Wm[...] = out.T
+        return
+    Wm += alpha * (a.T @ b)
+
+
+_GEMM = {np.dtype(np.float64): _blas.dgemm, np.dtype(np.float32): _blas.sgemm}
 
 
 def feedforward(net, circ: Circuit, x, W: Weights | None = None):
