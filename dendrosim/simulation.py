@@ -179,9 +179,12 @@ class Simulation:
         if y.shape != self.net.y.shape or y.dtype != self.net.y.dtype:
             raise ValueError(f"checkpoint state has shape {y.shape} {y.dtype}, "
                              f"this config needs {self.net.y.shape} {self.net.y.dtype}")
+        rng = np.array(snap["rng"], dtype=np.uint64)
+        if rng.shape != (4,) or not rng.any():
+            raise ValueError("checkpoint noise-generator state is invalid (must be 4 words, not all zero)")
         self.net.y[:] = y
         self.state = RunState(segment=int(snap["segment"]), step=int(snap["step"]),
-                              rng=np.array(snap["rng"], dtype=np.uint64),
+                              rng=rng,
                               rec_acc=np.array(snap["rec_acc"], dtype=self.dtype))
 
     # -- the loop --------------------------------------------------------------------
@@ -190,67 +193,89 @@ class Simulation:
 
         Raises :class:`Diverged` after telling the sink; everything before stays written.
         """
-        cfg, st, ws = self.cfg, self.state, self.ws
-        every, mean = cfg.record.every, cfg.record.mode == "mean"
-        w_every = cfg.record.weights_every
-        n_cols = self.rec_src.size
-        block = cfg.record.block
-        if w_every:
-            block = min(block, w_every)
-        buf = np.zeros((-(-block // every) + 1, n_cols), dtype=self.dtype)
-        if st.step == 0:
-            sink.begin(self)
-            if n_cols and not mean:
-                pass  # the t = 0 sample is taken by the first block
-            sink.weights(0.0, self.net.weights())
+        st = self.state
+        block, buf = self._prepare(sink)
         end = len(self.task) if until_segment is None else min(until_segment, len(self.task))
-        lay, lp, fp, ip = self.layout.lay, self.lp, self.fp, self.ip
         while st.segment < end:
             seg = self.task.segment(st.segment)
             x, tgt, has = self._xt(seg)
             done_in_seg = 0
             while done_in_seg < seg.steps:
-                n = min(block, seg.steps - done_in_seg)
-                if w_every:   # stop on the weight-snapshot grid
-                    n = min(n, w_every - st.step % w_every)
+                n = self._next_block(block, seg.steps - done_in_seg)
                 step0 = st.step
-                n_done, status, n_rec = self._kernel(
-                    self.net.y, x, tgt, has, n, step0, self.lag_steps - done_in_seg, self.integ, self.dt,
-                    lay, lp, fp, ip, st.rng, self.rec_src, every, mean, buf, st.rec_acc,
-                    ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"])
-                if n_rec:
-                    first = step0 + (-step0 % every) if not mean else None
-                    if mean:
-                        last_end = (step0 + n_done) // every * every
-                        times = (np.arange(last_end // every - n_rec, last_end // every) * every) * self.dt
-                    else:
-                        times = (first + every * np.arange(n_rec)) * self.dt
-                    sink.traces(times, buf[:n_rec])
-                st.step += n_done
+                n_done, status, n_rec = self._kernel(*self._kernel_args(x, tgt, has, n, done_in_seg, buf))
                 done_in_seg += n_done
-                if status == STATUS_DIVERGED:
-                    layer, what = self._diverged_layer()
-                    err = Diverged(self.t, layer, what)
-                    sink.status("diverged", str(err))
-                    raise err
-                if w_every and st.step % w_every == 0:
-                    sink.weights(self.t, self.net.weights())
-                if progress is not None:
-                    progress.update(st.step)
-            sink.metrics(self.t, self.metrics(seg))
-            st.segment += 1
-            sink.checkpoint(self)
-        if st.segment >= len(self.task):
-            if n_cols and not mean and st.step % every == 0:
-                row = np.zeros(n_cols, dtype=self.dtype)
-                seg = self.task.segment(len(self.task) - 1)
-                x, tgt, has = self._xt(seg)
-                sample_now(self.net.y, x, tgt, has, lay, lp, fp, ip, self.rec_src, ws["z"], row)
-                sink.traces(np.array([self.t]), row[None])
-            if not w_every or st.step % w_every:
-                sink.weights(self.t, self.net.weights())
-            sink.status("completed", "")
+                self._after_block(sink, step0, n_done, status, n_rec, buf, progress)
+            self._end_segment(sink, seg)
+        self._finish(sink)
         return st
+
+    # The steps of :meth:`run`, shared with :class:`dendrosim.ensemble.Ensemble`.
+    def _prepare(self, sink):
+        """Block length and recording buffer; begin the sink on a fresh run."""
+        rc = self.cfg.record
+        block = min(rc.block, rc.weights_every) if rc.weights_every else rc.block
+        buf = np.zeros((-(-block // rc.every) + 1, self.rec_src.size), dtype=self.dtype)
+        if self.state.step == 0:
+            sink.begin(self)
+            sink.weights(0.0, self.net.weights())     # the t = 0 trace sample is the first block's
+        return block, buf
+
+    def _next_block(self, block, left_in_segment):
+        n = min(block, left_in_segment)
+        w_every = self.cfg.record.weights_every
+        if w_every:   # stop on the weight-snapshot grid
+            n = min(n, w_every - self.state.step % w_every)
+        return n
+
+    def _kernel_args(self, x, tgt, has, n, done_in_seg, buf):
+        st, ws, rc = self.state, self.ws, self.cfg.record
+        return (self.net.y, x, tgt, has, n, st.step, self.lag_steps - done_in_seg, self.integ, self.dt,
+                self.layout.lay, self.lp, self.fp, self.ip, st.rng, self.rec_src, rc.every,
+                rc.mode == "mean", buf, st.rec_acc, ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"])
+
+    def _after_block(self, sink, step0, n_done, status, n_rec, buf, progress):
+        """Flush recorded rows, advance the clock, snapshot weights, check for divergence."""
+        st, rc = self.state, self.cfg.record
+        every = rc.every
+        if n_rec:
+            if rc.mode == "mean":
+                last = (step0 + n_done) // every
+                times = np.arange(last - n_rec, last) * every * self.dt
+            else:
+                times = (step0 + (-step0 % every) + every * np.arange(n_rec)) * self.dt
+            sink.traces(times, buf[:n_rec])
+        st.step += n_done
+        if status == STATUS_DIVERGED:
+            layer, what = self._diverged_layer()
+            err = Diverged(self.t, layer, what)
+            sink.status("diverged", str(err))
+            raise err
+        if rc.weights_every and st.step % rc.weights_every == 0:
+            sink.weights(self.t, self.net.weights())
+        if progress is not None:
+            progress.update(st.step)
+
+    def _end_segment(self, sink, seg):
+        sink.metrics(self.t, self.metrics(seg))
+        self.state.segment += 1
+        sink.checkpoint(self)
+
+    def _finish(self, sink):
+        """At the end of the task: the final sample and weights, status completed."""
+        st, rc = self.state, self.cfg.record
+        if st.segment < len(self.task):
+            return
+        n_cols = self.rec_src.size
+        if n_cols and rc.mode != "mean" and st.step % rc.every == 0:
+            row = np.zeros(n_cols, dtype=self.dtype)
+            x, tgt, has = self._xt(self.task.segment(len(self.task) - 1))
+            sample_now(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip, self.rec_src,
+                       self.ws["z"], row)
+            sink.traces(np.array([self.t]), row[None])
+        if not rc.weights_every or st.step % rc.weights_every:
+            sink.weights(self.t, self.net.weights())
+        sink.status("completed", "")
 
 
 def build_network(cfg, layout, dtype, rng) -> Network:
