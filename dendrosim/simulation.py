@@ -13,6 +13,7 @@ Sinks implement ``begin(sim)``, ``traces(t, rows)``, ``weights(t, dict)``,
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class Simulation:
         ss = np.random.SeedSequence(cfg.init.seed)
         self.seeds = dict(zip(("weights", "data", "noise"), ss.spawn(3)))
         self.task = make_task(cfg.task, cfg.network.sizes, s.dt, np.random.default_rng(self.seeds["data"]))
+        # store the task's resolved options (defaults included) so output files describe themselves
+        self.cfg = cfg = dataclasses.replace(cfg, task={"kind": self.task.kind, **self.task.options})
         if net is None:
             net = build_network(cfg, self.layout, self.dtype, np.random.default_rng(self.seeds["weights"]))
         self.net = net

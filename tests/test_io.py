@@ -140,7 +140,9 @@ def test_layout_attributes_and_scales(tmp_path):
         for key in ("dendrosim_version", "config", "seed", "dt", "status", "message"):
             assert key in a, key
         assert a["status"] == "completed" and a["dt"] == 0.1 and a["seed"] == 0
-        assert from_dict(tomllib.loads(a["config"])).to_toml() == cfg.to_toml()
+        stored = from_dict(tomllib.loads(a["config"]))
+        assert stored.to_toml() == Simulation(cfg).cfg.to_toml()      # resolved, task defaults included
+        assert stored.task["duration"] == cfg.task["duration"] and "input_low" in stored.task
         assert f["traces/t"].attrs["units"] == "ms"
         assert f["weights/t"].attrs["units"] == "ms"
         assert f["metrics/t"].attrs["units"] == "ms"
