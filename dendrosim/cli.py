@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a config value (repeatable)")
     r.add_argument("--resume", action="store_true", help="continue the stopped run in the given HDF5 file")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--seeds", metavar="A:B|S1,S2,...",
+                   help="run an ensemble of seeds in one compiled call; writes OUT_seed{S}.h5 per seed")
     i = sub.add_parser("info", help="summarise an output file (works while it is being written)")
     i.add_argument("file")
     pl = sub.add_parser("plot", help="plot an output file")
@@ -82,6 +84,8 @@ def cmd_run(args) -> int:
         if cfg.learner.get("rule", "continuous") != "continuous":
             from .learners import run_learner
             return run_learner(cfg, out, quiet=args.quiet)
+        if args.seeds:
+            return _run_ensemble(cfg, out, parse_seeds(args.seeds), args.quiet)
         sim = Simulation(cfg)          # all validation happens before the file is created
         from .io import HDF5Sink
         sink = HDF5Sink(out, compression=cfg.record.compression)
@@ -104,6 +108,50 @@ def cmd_run(args) -> int:
             progress.close()
         sink.close()
     print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
+    return EXIT_OK
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0:64' -> 0..63; '1,5,9' -> [1, 5, 9]."""
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            seeds = list(range(int(a), int(b)))
+        else:
+            seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise config_mod.ConfigError("seeds", f"--seeds {text!r}: use A:B or a comma-separated list") from None
+    if not seeds or min(seeds) < 0:
+        raise config_mod.ConfigError("seeds", f"--seeds {text!r} gives no valid (non-negative) seeds")
+    return seeds
+
+
+def _run_ensemble(cfg, out: Path, seeds, quiet) -> int:
+    from .ensemble import Ensemble
+    from .io import HDF5Sink
+    from .simulation import Diverged, Progress
+    ens = Ensemble(cfg, seeds)
+    paths = [out.with_name(f"{out.stem}_seed{s}{out.suffix or '.h5'}") for s in seeds]
+    sinks = [HDF5Sink(p, compression=cfg.record.compression) for p in paths]
+    m0 = ens.members[0]
+    progress = Progress(m0.total_steps, m0.dt) if (not quiet and sys.stderr.isatty()) else None
+    print(f"dendrosim: ensemble of {len(seeds)} seeds -> {paths[0].parent / (out.stem + '_seed*.h5')}",
+          file=sys.stderr)
+    try:
+        ens.run(sinks, progress)
+    except Diverged as e:
+        print(f"\ndendrosim: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        for s in sinks:
+            s.status("interrupted", "interrupted (ensemble)")
+        return EXIT_INTERRUPTED
+    finally:
+        if progress is not None:
+            progress.close()
+        for s in sinks:
+            s.close()
+    print(f"dendrosim: done, {len(seeds)} runs of {m0.t:.1f} ms")
     return EXIT_OK
 
 

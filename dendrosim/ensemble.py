@@ -1,0 +1,115 @@
+"""Ensembles: many independent networks of one shape in one compiled call per block.
+
+Each member is a full :class:`~dendrosim.simulation.Simulation` of the same
+config with its own ``init.seed`` (own weights, own task data, own noise
+stream) and its own sink; their states are stacked into one 2-D array and a
+``prange`` loop over members advances all of them per block, on all cores.
+Results equal running the members one by one (tests/test_ensemble.py).
+
+>>> ens = Ensemble(cfg, seeds=range(64))
+>>> ens.run([MemorySink() for _ in range(64)])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from numba import njit, prange
+
+from .engine.fused import run_block_euler
+from .engine.loop import run_block
+from .simulation import Simulation
+
+
+@njit(cache=True, parallel=True)
+def run_block_ensemble(fused, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt,
+                       lay, lp, fp, ip, RNG, rec_src, rec_every, rec_mean, BUF, ACC,
+                       Z, ZS, WORK, ERR, one, H, out):
+    """:func:`~dendrosim.engine.loop.run_block` for every member m (row m of each array).
+
+    ``out[m]`` = (steps done, status, rows recorded).
+    """
+    for m in prange(Y.shape[0]):
+        if fused:
+            nd, st, nr = run_block_euler(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
+                                         lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
+                                         Z[m], ZS[m], WORK[m], ERR[m], one, H[m])
+        else:
+            nd, st, nr = run_block(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
+                                   lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
+                                   Z[m], ZS[m], WORK[m], ERR[m], one, H[m])
+        out[m, 0] = nd
+        out[m, 1] = st
+        out[m, 2] = nr
+
+
+class Ensemble:
+    """Independent members of one config, differing only in ``init.seed``."""
+
+    def __init__(self, cfg, seeds, fused: bool = True):
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("an ensemble needs at least one seed")
+        self.seeds = seeds
+        self.members = [Simulation(dataclasses.replace(cfg, init=dataclasses.replace(cfg.init, seed=s)),
+                                   fused=fused) for s in seeds]
+        m0 = self.members[0]
+        self.fused = fused and m0.integ == 0
+        lengths = {len(m.task) for m in self.members}
+        if len(lengths) != 1:
+            raise ValueError("ensemble members must have the same number of patterns")
+        # stack the per-member arrays and make every member's arrays views of the stacks
+        self.Y = np.stack([m.net.y for m in self.members])
+        self.RNG = np.stack([m.state.rng for m in self.members])
+        self.ACC = np.stack([m.state.rec_acc for m in self.members])
+        self.WS = {k: np.stack([m.ws[k] for m in self.members]) for k in ("z", "zs", "work", "err", "h")}
+        for i, m in enumerate(self.members):
+            m.net.y = self.Y[i]
+            m.state.rng = self.RNG[i]
+            m.state.rec_acc = self.ACC[i]
+            for k in self.WS:
+                m.ws[k] = self.WS[k][i]
+        self._out = np.zeros((len(seeds), 3), dtype=np.int64)
+
+    def __len__(self):
+        return len(self.members)
+
+    def run(self, sinks, progress=None):
+        """Run every member to the end of its task, member i writing to ``sinks[i]``."""
+        if len(sinks) != len(self.members):
+            raise ValueError(f"need one sink per member ({len(self.members)}), got {len(sinks)}")
+        ms = self.members
+        m0 = ms[0]
+        blocks = [m._prepare(s) for m, s in zip(ms, sinks)]
+        block = blocks[0][0]
+        BUF = np.stack([b for _, b in blocks])
+        n0, nN = m0.layout.sizes[0], m0.layout.sizes[-1]
+        X = np.zeros((len(ms), n0), dtype=m0.dtype)
+        T = np.zeros((len(ms), nN), dtype=m0.dtype)
+        HAS = np.zeros(len(ms), dtype=np.bool_)
+        rc = m0.cfg.record
+        while m0.state.segment < len(m0.task):
+            segs = [m.task.segment(m.state.segment) for m in ms]
+            if len({s.steps for s in segs}) != 1:
+                raise ValueError("ensemble members must present patterns of equal duration")
+            for i, (m, seg) in enumerate(zip(ms, segs)):
+                X[i], T[i], HAS[i] = m._xt(seg)
+            done = 0
+            while done < segs[0].steps:
+                n = m0._next_block(block, segs[0].steps - done)
+                step0 = m0.state.step
+                run_block_ensemble(self.fused, self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ,
+                                   m0.dt, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.RNG, m0.rec_src, rc.every,
+                                   rc.mode == "mean", BUF, self.ACC, self.WS["z"], self.WS["zs"],
+                                   self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"], self._out)
+                for i, (m, s) in enumerate(zip(ms, sinks)):
+                    nd, status, nr = self._out[i]
+                    m._after_block(s, step0, int(nd), int(status), int(nr), BUF[i], None)
+                done += n
+                if progress is not None:
+                    progress.update(m0.state.step)
+            for m, s, seg in zip(ms, sinks, segs):
+                m._end_segment(s, seg)
+        for m, s in zip(ms, sinks):
+            m._finish(s)
