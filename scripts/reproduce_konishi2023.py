@@ -84,6 +84,24 @@ OWN_ROBUST = {"none": "1.00 / 230", "θ(I + 0.01)": "1.00 / 237", "θ(I + 0.05)"
               "error to both + N(0, 3²)": "0.57 / never"}
 
 
+NOTES = """## Notes
+
+- Batch protocol: the ordering FA ≈ FA_Ex-x% > BP ≫ ELM, WP of research/konishi2023.md sec. 4.3 is
+  reproduced; every number lies within a few tens of updates of the independent [OWN] baseline (BP is
+  slower than FA from the ±0.01 init because W2 ≈ 0 starts BP's hidden deltas near zero).
+- FA_Ex-100% tolerates shifts of θ up to ±0.05, soft steps (ramp, sigmoid(50 I), sigmoid(10 I)) and
+  post-factor noise of s.d. 1.5 (fixed or redrawn) with the same final accuracy and at most a 2.5-fold
+  slowdown; it fails when the gating is lost (sigmoid(I), factor 1, the rate) and when the error to the
+  middle layer carries noise of s.d. 3 (|e| ≈ 1): "robust as long as the error signal is accurate".
+- AB → AB12 (online) is a new observation of this reconstruction, not a claim of the paper: after 500
+  A/B trials the network applies the A/B rule (sign of x2), so the new odours start at 0 % correct. BP
+  relearns in ~600 AB12 trials, FA slowly (~3,400), and FA_Ex-x% (and ELM, WP) settle at exactly 50 % on
+  odours 1/2: the output for the new odours takes one sign. Not analysed further here; one suspect is
+  that the units the A/B phase left active for x1 = -1 inputs are too few for the sign-broadcast error
+  (gated by θ(I)) to build the x1 x2 feature. The code task (no A/B phase) is learned by all of them.
+"""
+
+
 def fmt(x, nd=0):
     return "never" if not np.isfinite(x) else f"{x:.{nd}f}"
 
@@ -230,7 +248,7 @@ def main():
         lines.append(f"| {name} | {mm:.2f} ± {msem:.2f} | {s['late']:.3f} ± {s['late_sem']:.3f} | "
                      f"{fmt(s['to_level_mean_curve'])} | {100 * s['fraction_reached']:.0f} % | "
                      f"{OWN_ROBUST.get(name, '-')} |")
-    lines += ["", "![robustness](robustness.png)", "",
+    lines += ["", "![robustness](robustness.png)", "", NOTES,
               f"Throughput of the batch-protocol sweep: {rate:,.0f} trials/s "
               f"(seeds × rules × trials / wall time, {a.workers} worker processes).", ""]
     (out / "README.md").write_text("\n".join(lines))
