@@ -25,7 +25,6 @@ from .. import config
 from ..network import Layout
 from . import steady
 from .rules import make_learner
-from .options import options
 
 
 def angle(a, b) -> float:
@@ -141,4 +140,4 @@ def table(scales=(1.0, 0.3, 0.1, 0.01), engine=True, seed=0, sizes=(30, 20, 10))
     return rows
 
 
-__all__ = ["angle", "limit_config", "measure", "pattern", "reference_update", "table", "options"]
+__all__ = ["angle", "limit_config", "measure", "pattern", "reference_update", "table"]
