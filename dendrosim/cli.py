@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
     else:
         cfg = config_mod.load(args.config, args.set)
         out = Path(args.output or cfg.record.path or Path(args.config).with_suffix(".h5").name)
-        if cfg.learner.get("rule", "continuous") != "continuous":
+        if cfg.learner.get("rule", "continuous") != "continuous" or cfg.simulation.integrator == "steady":
             from .learners import run_learner
             return run_learner(cfg, out, quiet=args.quiet)
         if args.seeds:

@@ -1,5 +1,5 @@
 """Tasks: what is presented to the network (see :mod:`.base` for the interface)."""
-from . import basic, teacher  # noqa: F401  (registers the tasks)
+from . import basic, reward, teacher  # noqa: F401  (registers the tasks)
 from .base import TASKS, Segment, Task, make_task, register
 
 __all__ = ["TASKS", "Segment", "Task", "make_task", "register"]
