@@ -177,6 +177,69 @@ def ensemble_speedup(n_seeds=64, n_patterns=20, sizes=(30, 20, 10)):
     return separate, together
 
 
+def mnist_steady_ratio(n_images=5000, batch=10, methods=("two_sweep", "exact")):
+    """Time of a steady-state dendritic training pass over ``n_images`` (784-500-500-10,
+    mini-batches of 10, float64) over a plain NumPy BP pass of the same net and data.
+
+    Real MNIST if it can be found, else random images of the same shape (the ratio
+    hardly depends on the data). Returns {method: (ratio, ms per batch), "bp": ms per batch}.
+    """
+    from .learners import setup
+    rng = np.random.default_rng(0)
+    try:
+        from .datasets import load_mnist
+        X, y = load_mnist(split="train")
+        X, y = np.asarray(X[:n_images], dtype=np.float64), np.asarray(y[:n_images])
+    except (FileNotFoundError, ValueError):
+        X, y = rng.uniform(0, 1, (n_images, 784)), rng.integers(0, 10, n_images)
+    T = np.full((len(y), 10), np.log(0.1 / 0.9))
+    T[np.arange(len(y)), y] = np.log(0.8 / 0.2)
+    nb = len(X) // batch
+
+    def cfg_for(method):
+        return config.from_dict({
+            "network": {"sizes": [784, 500, 500, 10], "transfer": "logistic", "bias": True},
+            "plasticity": {"eta_up": [0.1] * 3, "eta_IP": [0.1] * 2, "tau_w": 0.0},
+            "simulation": {"integrator": "steady"},
+            "init": {"scale": 0.05, "self_predicting": True, "seed": 1},
+            "learner": {"rule": "dendritic", "steady": method, "batch_size": batch, "tol": 1e-8}})
+
+    def bp_pass(ws):
+        W1, b1, W2, b2, W3, b3 = [w.copy() for w in ws]
+        sig = lambda u: 0.5 * (1 + np.tanh(0.5 * u))
+        t0 = time.perf_counter()
+        for i in range(nb):
+            x, t = X[i * batch:(i + 1) * batch], T[i * batch:(i + 1) * batch]
+            r1 = sig(x @ W1.T + b1)
+            r2 = sig(r1 @ W2.T + b2)
+            u3 = r2 @ W3.T + b3
+            r3 = sig(u3)
+            d3 = r3 * (1 - r3) * (t - u3)
+            d2 = r2 * (1 - r2) * (d3 @ W3)
+            d1 = r1 * (1 - r1) * (d2 @ W2)
+            eta = 0.1 / batch
+            W3 += eta * d3.T @ r2
+            b3 += eta * d3.sum(0)
+            W2 += eta * d2.T @ r1
+            b2 += eta * d2.sum(0)
+            W1 += eta * d1.T @ x
+            b1 += eta * d1.sum(0)
+        return time.perf_counter() - t0
+
+    out = {}
+    for method in methods:
+        _, net, _, lrn = setup(cfg_for(method))
+        t_bp = min(bp_pass([net.w(n) for n in ("up1", "b_up1", "up2", "b_up2", "up3", "b_up3")])
+                   for _ in range(2))
+        t0 = time.perf_counter()
+        for i in range(nb):
+            lrn.step(X[i * batch:(i + 1) * batch], T[i * batch:(i + 1) * batch])
+        t_d = time.perf_counter() - t0
+        out[method] = (t_d / t_bp, t_d / nb * 1e3)
+        out["bp"] = t_bp / nb * 1e3
+    return out
+
+
 def second_start_seconds():
     """Wall time of ``dendrosim run`` on a one-step config in a fresh process (JIT cache warm)."""
     import subprocess
@@ -215,6 +278,13 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
     sep, tog = ensemble_speedup(n_patterns=5 if quick else 20)
     print(f"{'64 seeds of 30-20-10, ensemble':<32}{'separate ' + format(sep, '.2f') + ' s':>16}"
           f"{'together ' + format(tog, '.2f') + ' s':>16}{sep / tog:>9.1f}", flush=True)
+    if not quick:
+        mn = mnist_steady_ratio()
+        for method in ("two_sweep", "exact"):
+            ratio, ms = mn[method]
+            print(f"{'MNIST steady epoch, ' + method:<32}{ms:>13.2f} ms{mn['bp']:>13.2f} ms{ratio:>9.2f}"
+                  "   (per batch of 10: learner, NumPy BP; ratio = time / BP time)", flush=True)
+        results.append(dict(workload="MNIST steady-state epoch 784-500-500-10", per_batch_ms=mn))
     start = second_start_seconds()
     print(f"{'second start, dendrosim run':<32}{start:>15.2f}s  (one step, fresh process, cache warm)")
     extra = dict(ensemble_separate_s=sep, ensemble_together_s=tog, ensemble_speedup=sep / tog,
