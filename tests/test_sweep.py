@@ -167,11 +167,12 @@ def test_ensemble_hook_groups_by_everything_but_the_seed(tiny, refs, tmp_path):
         assert len({p.grid for p in g}) == 1 and len({p.group_id for p in g}) == 1
     assert len({g[0].grid for g in groups}) == 4
     assert [len(g) for g in grid.ensemble_groups(pts, max_size=2)] == [2, 1] * 4
-    # batch_seeds hands a group to one task (run_ensemble): same files
+    # --ensemble hands a group to one task (run_ensemble, the engine's Ensemble): same files
     d = tmp_path / "ens"
-    res = core.run_sweep(tiny, [GRID], "0:3", d, serial=True, batch_seeds=True, quiet=True)
-    assert res.exit_code == 0
-    check_against_refs(d, refs)
+    assert sweep_main([str(tiny), "--grid", GRID, "--seeds", "0:3", "-o", str(d), "--serial", "--quiet",
+                       "--ensemble", "-1"]) == 0
+    pts = check_against_refs(d, refs)
+    assert {p["action"] for p in pts} == {"ran (ensemble)"}
 
 
 # -- kill and resume ---------------------------------------------------------------------
@@ -262,6 +263,7 @@ def _has_checkpoint(path):
 
 # -- failures ------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_failing_points_are_recorded_and_do_not_stop_the_others(tiny, tmp_path, monkeypatch, capsys):
     d = tmp_path / "fail"
     args = [str(tiny), "--grid", "simulation.dt=0.1,-1.0,2.5", "--seeds", "0:2", "-o", str(d),
@@ -280,6 +282,13 @@ def test_failing_points_are_recorded_and_do_not_stop_the_others(tiny, tmp_path, 
     capsys.readouterr()
     assert sweep_main(args) == 1
     assert {p["action"] for p in points_of(d) if p["status"] != "invalid"} == {"skipped"}
+    # as ensembles: the first member to diverge stops the call; the others go on alone (resumed)
+    ens = tmp_path / "fail_ens"
+    assert sweep_main([*args, "-o", str(ens), "--ensemble", "-1"]) == 1
+    for p, q in zip(points_of(d), points_of(ens)):
+        assert (p["status"], p["error"], p["final"]) == (q["status"], q["error"], q["final"])
+        if p["status"] == "completed":
+            same_data(d / p["file"], ens / q["file"])
 
     # any exception in a run: recorded with its error; the other points complete
     from dendrosim.simulation import Simulation
@@ -392,3 +401,25 @@ def test_slurm_settings_become_jobqueue_arguments():
     assert scale == {"maximum_jobs": 10}
     with pytest.raises(Exception, match="memory"):
         slurm_cluster_kwargs({"cores": 2})
+
+
+def test_learner_configs_sweep_like_dendrosim_run(tmp_path):
+    """[learner] rule != "continuous": each point is what `dendrosim run` writes (run_learner)."""
+    model = Path(__file__).resolve().parents[1] / "models" / "konishi2023" / "bp.toml"
+    sets = ["task.n_trials=160"]
+    d = tmp_path / "learn"
+    assert sweep_main([str(model), "--grid", "learner.eta=0.002,0.005", "--seeds", "0:2", "-o", str(d),
+                       "--serial", "--quiet", "--set", sets[0]]) == 0
+    for p in points_of(d):
+        ref = tmp_path / f"ref_{p['point']}.h5"
+        assert cli.main(["run", str(model), "-o", str(ref), "--quiet", "--set", sets[0],
+                         *[x for o in p["overrides"] for x in ("--set", o)]]) == 0
+        with h5py.File(d / p["file"], "r") as a, h5py.File(ref, "r") as b:
+            assert a.attrs["config"] == b.attrs["config"] and a.attrs["status"] == "completed"
+            for g in ("metrics", "weights", "trials"):
+                assert sorted(a[g]) == sorted(b[g]) and len(a[g])
+                for n in a[g]:
+                    assert np.array_equal(a[g][n][()], b[g][n][()], equal_nan=True), f"{g}/{n}"
+            assert p["final"]["loss"] == a["metrics/loss"][-1]
+    s = summarize(d, "loss")
+    assert s.t_units == "trial" and [g.n for g in s.groups] == [2, 2]

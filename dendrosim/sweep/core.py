@@ -10,7 +10,9 @@ front, skips completed points, resumes interrupted ones and keeps the index
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -28,6 +30,7 @@ from .metrics import TAIL_FRACTION, final_metrics
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 INDEX_JSON, INDEX_CSV, LOCK = "sweep.json", "index.csv", ".sweep.lock"
+LOG_CHARS = 4000            # tail of a failed point's output kept in the index
 # Point status in the index. completed and diverged come from the file; the others:
 # invalid (config rejected, no file), failed (an exception; the message says which),
 # interrupted (the sweep stopped while it ran; the next run resumes it), pending.
@@ -76,23 +79,14 @@ def _fresh(cfg, out: Path) -> None:
     from ..io import HDF5Sink
     from ..simulation import Simulation
     sim = Simulation(cfg)          # all validation happens before the file is created
-    sink = HDF5Sink(out, compression=cfg.record.compression)
+    _run_to_end(sim, HDF5Sink(out, compression=cfg.record.compression))
+
+
+def _run_to_end(sim, sink) -> None:
     try:
         sim.run(sink)
     finally:
         sink.close()
-
-
-def _resume(out: Path) -> float:
-    """Continue ``out`` from its last checkpoint; returns the checkpoint's time (ms)."""
-    from ..io import resume_simulation
-    sim, sink = resume_simulation(out)
-    t0 = sim.t
-    try:
-        sim.run(sink)
-    finally:
-        sink.close()
-    return t0
 
 
 def run_point(task: dict) -> dict:
@@ -101,34 +95,37 @@ def run_point(task: dict) -> dict:
     ``task``: ``raw`` (config dict without [sweep]), ``overrides`` (all ``section.key=value``
     of the point), ``out`` (absolute file path), ``force`` (recompute even if done).
     """
-    for k, v in {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}.items():
-        os.environ.setdefault(k, v)
     t0 = time.perf_counter()
     out = Path(task["out"])
     rec = {"status": "failed", "file_status": None, "error": "", "action": "", "resumed_from": None,
            "seconds": 0.0, "final": {}, "tail": {}}
-    try:
-        cfg = config_mod.from_dict(task["raw"], task["overrides"])
-        before = None if task.get("force") else file_status(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if before in DONE_STATUSES:
-            rec["action"] = "skipped"
-        elif before in ("running", "interrupted") and not _is_learner(cfg):
-            try:
-                rec["resumed_from"] = _resume(out)
-                rec["action"] = "resumed"
-            except config_mod.ConfigError:      # no checkpoint yet (killed in its first pattern)
+    log = io.StringIO()      # what the run prints (warnings, learner messages): kept if it fails
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            cfg = config_mod.from_dict(task["raw"], task["overrides"])
+            before = None if task.get("force") else file_status(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if before in DONE_STATUSES:
+                rec["action"] = "skipped"
+            elif before in ("running", "interrupted") and not _is_learner(cfg):
+                from ..io import resume_simulation
+                try:
+                    sim, sink = resume_simulation(out)
+                except config_mod.ConfigError:      # no checkpoint yet (killed in its first pattern)
+                    rec["action"] = "restarted"
+                    _fresh(cfg, out)
+                else:
+                    rec["action"], rec["resumed_from"] = "resumed", sim.t
+                    _run_to_end(sim, sink)
+            else:
+                rec["action"] = "ran" if before is None else "restarted"
                 _fresh(cfg, out)
-                rec["action"] = "restarted"
-        else:
-            rec["action"] = "ran" if before is None else "restarted"
-            _fresh(cfg, out)
-    except config_mod.ConfigError as e:
-        rec["status"], rec["error"] = "invalid", f"config error: {e}"
-    except Exception as e:                     # noqa: BLE001  (Diverged, anything else)
-        from ..simulation import Diverged
-        rec["error"] = str(e) if isinstance(e, Diverged) else \
-            f"{type(e).__name__}: {e} ({_where(e)})"
+        except config_mod.ConfigError as e:
+            rec["status"], rec["error"] = "invalid", f"config error: {e}"
+        except Exception as e:                     # noqa: BLE001  (Diverged, anything else)
+            from ..simulation import Diverged
+            rec["error"] = str(e) if isinstance(e, Diverged) else \
+                f"{type(e).__name__}: {e} ({_where(e)})"
     fs = file_status(out)
     rec["file_status"] = fs
     if fs in ("completed", "diverged"):
@@ -142,6 +139,8 @@ def run_point(task: dict) -> dict:
             rec["final"], rec["tail"] = final_metrics(out, task.get("tail_fraction", TAIL_FRACTION))
         except (OSError, KeyError) as e:     # pragma: no cover
             rec["error"] = rec["error"] or f"cannot read metrics: {e}"
+    if rec["status"] != "completed" and log.getvalue().strip():
+        rec["log"] = log.getvalue()[-LOG_CHARS:]
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     rec["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     try:
@@ -163,10 +162,73 @@ def _where(e: BaseException) -> str:
 def run_ensemble(tasks: list[dict]) -> list[dict]:
     """Run points that differ only in ``init.seed`` (one :func:`~.grid.ensemble_groups` group).
 
-    Hook for an ensemble mode of the engine (several seeds of the same shape in one
-    compiled call on one worker). Not available yet: the points run one after another.
+    Points to be started afresh on the continuous engine run together in one
+    :class:`dendrosim.ensemble.Ensemble` (one compiled call per block for all
+    seeds; files identical to separate runs); then every point goes through
+    :func:`run_point`, which records the finished ones, and resumes (alone) those
+    that the ensemble left unfinished, e.g. when one member diverged. Learner
+    configs, resumed points and a group of one run point by point.
     """
-    return [run_point(t) for t in tasks]
+    t0 = time.perf_counter()
+    together = _ensemble_members(tasks)
+    if together:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _run_together(together)
+    spent = (time.perf_counter() - t0) / max(len(together), 1)
+    out = []
+    for t in tasks:
+        rec = run_point(t)
+        if t in together and rec["action"] == "skipped":
+            rec["action"], rec["seconds"] = "ran (ensemble)", round(spent, 3)
+        out.append(rec)
+    return out
+
+
+def _ensemble_members(tasks) -> list[dict]:
+    """The tasks that can start together: fresh, continuous engine, same config but the seed."""
+    import dataclasses
+    try:
+        from ..ensemble import Ensemble  # noqa: F401
+    except ImportError:                 # an engine without ensembles: point by point
+        return []
+    fresh, base = [], None
+    for t in tasks:
+        try:
+            cfg = config_mod.from_dict(t["raw"], t["overrides"])
+        except config_mod.ConfigError:
+            continue
+        if _is_learner(cfg) or (not t.get("force") and file_status(t["out"]) not in (None, "unreadable")):
+            continue
+        key = dataclasses.replace(cfg, init=dataclasses.replace(cfg.init, seed=0)).to_toml()
+        if base is None:
+            base = key
+        if key == base:
+            fresh.append((t, cfg))
+    return [t for t, _ in fresh] if len(fresh) > 1 else []
+
+
+def _run_together(tasks) -> None:
+    import dataclasses
+
+    from ..ensemble import Ensemble
+    from ..io import HDF5Sink
+    cfgs = [config_mod.from_dict(t["raw"], t["overrides"]) for t in tasks]
+    for t in tasks:
+        out = Path(t["out"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            out.unlink()
+    cfg0 = dataclasses.replace(cfgs[0], init=dataclasses.replace(cfgs[0].init, seed=0))
+    sinks = []
+    try:
+        ens = Ensemble(cfg0, [c.init.seed for c in cfgs])
+        sinks = [HDF5Sink(t["out"], compression=c.record.compression) for t, c in zip(tasks, cfgs)]
+        ens.run(sinks)
+    except Exception:                   # noqa: BLE001  (a diverged member, ...: run_point takes over)
+        pass
+    finally:
+        for sink in sinks:
+            sink.close()
 
 
 # -- the index -------------------------------------------------------------------------
@@ -323,14 +385,15 @@ def _deep_check(cfg) -> None:
 
 
 def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler=None, workers=None,
-              serial=False, force=False, quiet=False, batch_seeds=False, log=None) -> SweepResult:
+              serial=False, force=False, quiet=False, ensemble=0, log=None) -> SweepResult:
     """Run a sweep (the Python form of ``dendrosim sweep``); returns a :class:`SweepResult`.
 
     ``grid``: ``"section.key=v1,v2,..."`` strings; ``seeds``: ``"0:100"``, a list or None
     (the config's own seed); ``sets``: overrides applied to every point. Raises
     :class:`ConfigError` for a bad sweep (nothing is run) and
     :class:`~.executors.ExecutorError` when the executor cannot start.
-    ``batch_seeds`` hands each grid point's seeds to one task (:func:`run_ensemble`).
+    ``ensemble``: hand up to that many seeds of a grid point to one task, run as one
+    ensemble (:func:`run_ensemble`); ``True`` or -1: all seeds of a grid point; 0: off.
     """
     say = log or (lambda *a: print(*a, file=sys.stderr, flush=True))
     spec = grid_mod.make_spec(config_path, grid, seeds, sets)
@@ -373,7 +436,8 @@ def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler
         write_index(out_dir, header, records)
         interrupted = False
         if todo:
-            units = grid_mod.ensemble_groups(todo) if batch_seeds else [[p] for p in todo]
+            size = None if ensemble is True or ensemble == -1 else int(ensemble or 0)
+            units = grid_mod.ensemble_groups(todo, size) if ensemble else [[p] for p in todo]
             executor = make_executor(scheduler, workers, serial, spec.sweep_section, n_tasks=len(units),
                                      note=say)
             header["executor"] = executor.describe()
@@ -385,7 +449,7 @@ def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler
                     tasks = [_task(spec, p, out_dir, force) for p in unit]
                     for p in unit:
                         records[p.index]["status"] = "running"
-                    if batch_seeds:
+                    if ensemble:
                         fut = executor.submit(run_ensemble, tasks, key=f"dendrosim-{unit[0].group_id}-{len(futures)}")
                     else:
                         fut = executor.submit(run_point, tasks[0], key=f"dendrosim-{Path(unit[0].file).stem}")
@@ -464,6 +528,9 @@ def sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="LocalCluster worker processes (default: the cores of this machine)")
     p.add_argument("--serial", action="store_true", help="run in this process, without dask")
+    p.add_argument("--ensemble", type=int, default=0, metavar="N",
+                   help="run up to N seeds of a grid point together as one ensemble of the engine "
+                        "(one task per N seeds; -1: all seeds of a grid point)")
     p.add_argument("--force", action="store_true", help="recompute points that are already done")
     p.add_argument("--dry-run", action="store_true", help="list the points and their files, run nothing")
     p.add_argument("--quiet", action="store_true", help="no per-point lines")
@@ -490,7 +557,7 @@ def sweep_main(args_list=None) -> int:
             return EXIT_OK
         res = run_sweep(args.config, args.grid, args.seeds, args.output, args.set,
                         scheduler=args.scheduler, workers=args.workers, serial=args.serial,
-                        force=args.force, quiet=args.quiet)
+                        force=args.force, quiet=args.quiet, ensemble=args.ensemble)
         return res.exit_code
     except config_mod.ConfigError as e:
         print(f"dendrosim: config error: {e}", file=sys.stderr)
