@@ -483,6 +483,16 @@ def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler
                         r["status"] = "interrupted" if r["status"] == "running" else "pending"
             finally:
                 executor.close()
+            if interrupted:     # points that finished while the sweep was stopping
+                for p, r in zip(points, records):
+                    fs = file_status(out_dir / p.file) if r["status"] == "interrupted" else None
+                    r["file_status"] = fs if r["status"] == "interrupted" else r["file_status"]
+                    if fs in DONE_STATUSES:
+                        r["status"] = fs
+                        try:
+                            r["final"], r["tail"] = final_metrics(out_dir / p.file)
+                        except (OSError, KeyError):   # pragma: no cover
+                            pass
         write_index(out_dir, header, records)
     counts = _counts(records)
     bad = sum(n for s, n in counts.items() if s not in OK_STATUSES)
