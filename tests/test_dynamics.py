@@ -8,7 +8,7 @@ from dendrosim import config
 from dendrosim.network import Network
 from dendrosim.simulation import MemorySink, Simulation
 
-from .helpers import engine_rhs, make_cfg, random_state
+from .helpers import engine_rhs, random_state
 
 
 def run_to(cfg, net, n_patterns=1):

@@ -17,13 +17,12 @@ import math
 
 from numba import njit
 
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
 from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
-from .params import (F_DT, F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
-                     I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP,
-                     P_ETA_PI, P_ETA_UP)
-from .rhs import _phi_l, derived, nudging_current
+from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
+                     I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
+from .rhs import _phi_l, derived, rates, somatic_derivatives
 
 
 # Reductions (dot products) may be reassociated so that LLVM vectorises them: this
@@ -110,9 +109,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
     n_noisy = _noisy_count(lay, ip)
     n_neurons = lay[0, L_UP_U]
-    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
-    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
-    mode = ip[I_NUDGING]
+    g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     n0 = lay[0, L_N]
     y0 = lay[0, L_UP_U]
     e_up = work[0]          # error at v_B offsets
@@ -170,22 +167,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                         for i in range(nk):
                             e_dn[vao + i] = z[ro + i] - _phi_l(v_td[vao + i], k, lay, lp)
         # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
-        for k in range(1, N + 1):
-            uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
-            for i in range(nk):
-                u = y[uo + i]
-                du = -g_l * u + g_B * (z[vbo + i] - u)
-                if k < N:
-                    du += g_A * (z[lay[k, L_VA] + i] - u)
-                elif has_tgt:
-                    du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
-                rnew[uo + i] = du       # scratch: du of pyramidal cells (rnew reused below)
-            if k < N:
-                io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
-                for i in range(nn):
-                    u = y[io + i]
-                    rnew[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
-                                    + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+        somatic_derivatives(y, z, rnew, tgt, has_tgt, lay, fp, ip)    # rnew: scratch for du
         for i in range(n_neurons):
             y[i] += dt * rnew[i]
         if ip[I_TAU_IN_ON] == 1:
@@ -196,17 +178,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         if not _neurons_finite(y, n_neurons):
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------
-        r0o = lay[0, L_R]
-        for j in range(n0):
-            rnew[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
-        for k in range(1, N + 1):
-            uo, ro = lay[k, L_UP_U], lay[k, L_R]
-            for i in range(lay[k, L_N]):
-                rnew[ro + i] = _phi_l(y[uo + i], k, lay, lp)
-            if k < N:
-                io, rio = lay[k, L_UI], lay[k, L_RI]
-                for i in range(lay[k + 1, L_N]):
-                    rnew[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+        rates(y, x, rnew, lay, lp, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
@@ -235,6 +207,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi[vao:vao + nk], z[rio:rio + nn], rnew[rio:rio + nn],
                          lp[k, P_ETA_PI], dtv, inv_tau_w, traces_on, n_w, plastic, z[vao:vao + nk], True)
         # -- rates of t+1 become current -----------------------------------------------------
+        r0o = lay[0, L_R]
         for j in range(n0):
             z[r0o + j] = rnew[r0o + j]
         for k in range(1, N + 1):

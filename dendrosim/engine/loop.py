@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..network import L_N, L_UI, L_UP_U
+from ..network import L_N, L_UP_U
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
 from .rng import normal_pair

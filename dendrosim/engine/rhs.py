@@ -70,29 +70,62 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
 
 
 @njit(cache=True)
+def rates(y, x, out, lay, lp, ip):
+    """Rates at the z offsets of ``out``: r_0 (filtered input, or x without filter),
+    r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)."""
+    N = lay.shape[0] - 1
+    r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
+    for j in range(lay[0, L_N]):
+        out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
+    for k in range(1, N + 1):
+        uo, ro = lay[k, L_UP_U], lay[k, L_R]
+        for i in range(lay[k, L_N]):
+            out[ro + i] = _phi_l(y[uo + i], k, lay, lp)
+        if k < N:
+            io, rio = lay[k, L_UI], lay[k, L_RI]
+            for i in range(lay[k + 1, L_N]):
+                out[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+
+
+@njit(cache=True)
+def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
+    """du/dt of every pyramidal soma and interneuron (eqs. 1-2) into ``out`` at the y offsets,
+    from the state ``y`` and its dendritic potentials ``z``."""
+    N = lay.shape[0] - 1
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
+    mode = ip[I_NUDGING]
+    for k in range(1, N + 1):
+        uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
+        for i in range(nk):
+            u = y[uo + i]
+            du = -g_l * u + g_B * (z[vbo + i] - u)
+            if k < N:
+                du += g_A * (z[lay[k, L_VA] + i] - u)
+            elif has_tgt:
+                du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
+            out[uo + i] = du
+        if k < N:  # interneurons, nudged by the pyramidal cells of layer k+1
+            io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
+            for i in range(nn):
+                u = y[io + i]
+                out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
+                               + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+
+
+@njit(cache=True)
 def derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip):
     """Rates and dendritic potentials of the state ``y`` (eqs. 3-5), written into ``z``."""
     N = lay.shape[0] - 1
     n0 = lay[0, L_N]
     # input pattern, target (NaN when absent), input rates r_0
     xo = lay[0, Z_INPUT_COL]
-    r0o = lay[0, L_R]
-    y0 = lay[0, L_UP_U]
     for j in range(n0):
         z[xo + j] = x[j]
-        z[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
     to = lay[0, Z_TARGET_COL]
     for j in range(lay[N, L_N]):
         z[to + j] = tgt[j] if has_tgt else np.nan
-    # rates r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)
-    for k in range(1, N + 1):
-        uo, ro = lay[k, L_UP_U], lay[k, L_R]
-        for i in range(lay[k, L_N]):
-            z[ro + i] = _phi_l(y[uo + i], k, lay, lp)
-        if k < N:
-            io, rio = lay[k, L_UI], lay[k, L_RI]
-            for i in range(lay[k + 1, L_N]):
-                z[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+    rates(y, x, z, lay, lp, ip)
     # dendritic potentials
     for k in range(1, N + 1):
         nk, nprev = lay[k, L_N], lay[k - 1, L_N]
@@ -154,9 +187,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
     """
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     N = lay.shape[0] - 1
-    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
-    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
-    mode = ip[I_NUDGING]
+    g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     # input low-pass filter: tau_in dr0/dt = -r0 + x  (sec. 1.5)
     y0, n0 = lay[0, L_UP_U], lay[0, L_N]
     for j in range(n0):
@@ -164,23 +195,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
             dy[y0 + j] = (x[j] - y[y0 + j]) / fp[F_TAU_IN]
         else:
             dy[y0 + j] = 0.0
-    # somatic potentials (eqs. 1-2)
-    for k in range(1, N + 1):
-        uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
-        for i in range(nk):
-            u = y[uo + i]
-            du = -g_l * u + g_B * (z[vbo + i] - u)
-            if k < N:
-                du += g_A * (z[lay[k, L_VA] + i] - u)
-            elif has_tgt:
-                du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
-            dy[uo + i] = du
-        if k < N:  # interneurons, nudged by the pyramidal cells of layer k+1
-            io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
-            for i in range(nn):
-                u = y[io + i]
-                dy[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
-                              + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+    somatic_derivatives(y, z, dy, tgt, has_tgt, lay, fp, ip)      # eqs. 1-2
     # plasticity (eqs. 6-10)
     traces_on = ip[I_TAU_W_ON] == 1
     n_w = ip[I_N_W]
@@ -190,7 +205,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
         return
     for k in range(1, N + 1):
         nk, nprev = lay[k, L_N], lay[k - 1, L_N]
-        uo, vbo, ro = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_R]
+        vbo, ro = lay[k, L_VB], lay[k, L_R]
         rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
         eta = lp[k, P_ETA_UP]
         if eta != 0.0:  # eq. 7: forward weights, vhat_B = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at output)
