@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 import traceback
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -443,6 +444,7 @@ def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler
             header["executor"] = executor.describe()
             if not quiet:
                 say(f"dendrosim: running on {header['executor']}")
+            token = uuid.uuid4().hex[:8]     # task keys unique even on a scheduler shared by sweeps
             try:
                 futures = {}
                 for unit in units:
@@ -450,9 +452,10 @@ def run_sweep(config_path, grid=(), seeds=None, out_dir=None, sets=(), scheduler
                     for p in unit:
                         records[p.index]["status"] = "running"
                     if ensemble:
-                        fut = executor.submit(run_ensemble, tasks, key=f"dendrosim-{unit[0].group_id}-{len(futures)}")
+                        key = f"dendrosim-{unit[0].group_id}-{token}-{len(futures)}"
+                        fut = executor.submit(run_ensemble, tasks, key=key)
                     else:
-                        fut = executor.submit(run_point, tasks[0], key=f"dendrosim-{Path(unit[0].file).stem}")
+                        fut = executor.submit(run_point, tasks[0], key=f"dendrosim-{Path(unit[0].file).stem}-{token}")
                     futures[fut] = unit
                 done, last_write = 0, time.monotonic()
                 for fut in executor.as_completed(list(futures)):
