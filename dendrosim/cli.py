@@ -1,4 +1,4 @@
-"""Command line: ``dendrosim run | info | plot | bench``.
+"""Command line: ``dendrosim run | info | plot | sweep | sweep-report | bench``.
 
 Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
 layer, the file stays readable), 2 bad config or arguments (the message names
@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--layer", type=int, default=None, help="layer to plot (default: first hidden)")
     pl.add_argument("--neurons", default="0:5", help="neuron indices, e.g. 0:5 or 0,3,7")
     pl.add_argument("-o", "--output", help="PNG path (default: <file>_<what>.png)")
+    for name, what in (("sweep", "grid x seeds, one run per point, on Dask (docs/sweeps.md)"),
+                       ("sweep-report", "mean ± SEM over seeds per grid point: table and figure")):
+        sp = sub.add_parser(name, help=what, add_help=False, prefix_chars="\0")
+        sp.add_argument("args", nargs=argparse.REMAINDER)   # parsed by dendrosim.sweep
     b = sub.add_parser("bench", help="engine speed against a plain NumPy step")
     b.add_argument("--quick", action="store_true", help="small networks only")
     b.add_argument("--json", help="write results to this JSON file")
@@ -48,6 +52,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "sweep":
+            from .sweep import sweep_main
+            return sweep_main(args.args)
+        if args.command == "sweep-report":
+            from .sweep import report_main
+            return report_main(args.args)
         if args.command == "info":
             from .io import info
             print(info(args.file))

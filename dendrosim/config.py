@@ -177,6 +177,7 @@ def load(path: str | Path, overrides: list[str] | tuple = ()) -> Config:
 
 def from_dict(raw: dict, overrides=(), source: str = "") -> Config:
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    raw.pop("sweep", None)      # read by dendrosim.sweep (docs/sweeps.md), not by a run
     for ov in overrides:
         apply_override(raw, ov)
     for sec in raw:
