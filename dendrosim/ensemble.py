@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from .engine.fused import run_block_euler
 from .engine.loop import run_block
+from .engine.params import I_THREADS
 from .simulation import Simulation
 
 
@@ -55,6 +56,7 @@ class Ensemble:
         self.members = [Simulation(dataclasses.replace(cfg, init=dataclasses.replace(cfg.init, seed=s)),
                                    fused=fused) for s in seeds]
         m0 = self.members[0]
+        m0.ip[I_THREADS] = 0           # parallel over members, not inside a member (no nesting)
         self.fused = fused and m0.integ == 0
         lengths = {len(m.task) for m in self.members}
         if len(lengths) != 1:

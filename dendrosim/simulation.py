@@ -18,12 +18,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from . import config as config_mod
 from .engine.fused import run_block_euler
 from .engine.loop import STATUS_DIVERGED, run_block, sample_now, workspace
-from .engine.params import INTEGRATOR_CODES, pack
+from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
 from .network import Layout, Network, init_random, set_self_predicting
@@ -115,6 +116,8 @@ class Simulation:
             net = build_network(cfg, self.layout, self.dtype, np.random.default_rng(self.seeds["weights"]))
         self.net = net
         self.fp, self.lp, self.ip = pack(cfg, self.layout, self.dtype)
+        # large matrices are swept by all of numba's threads (NUMBA_NUM_THREADS); results are unchanged
+        self.ip[I_THREADS] = numba.get_num_threads()
         self.channels, self.rec_src = record_channels(cfg, self.layout)
         self.ws = workspace(self.layout, self.dtype, with_rk=True)
         self.state = RunState(rng=seed_state(self.seeds["noise"]),

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
 from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
-                     I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
-from .rhs import _phi_l, derived, rates, somatic_derivatives
+                     I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
+from .rhs import derived, phi_span, rates, somatic_derivatives
 
 
 # Reductions (dot products) may be reassociated so that LLVM vectorises them: this
@@ -33,22 +33,13 @@ from .rhs import _phi_l, derived, rates, somatic_derivatives
 _FAST = {"reassoc", "contract"}
 
 
-@njit(cache=True, fastmath=_FAST)
-def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
-                 plastic, out, add):
-    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first.
-
-    W and its trace are taken as 2-D contiguous views (one per matrix, not per row)
-    so that LLVM vectorises the row loops.
-    """
-    learn = plastic and eta != 0.0
-    c1 = dt * eta
-    c2 = dt * inv_tau_w
-    zero = dt - dt                 # 0 in the state dtype
-    W = y[wo:wo + n_post * n_pre].reshape((n_post, n_pre))
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _rows(W, D, i0, i1, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add):
+    """Rows i0..i1-1 of one matrix pass (see :func:`_matrix_pass`)."""
+    n_pre = W.shape[1]
+    zero = c1 - c1                 # 0 in the state dtype
     if learn and traces_on:
-        D = y[wo + n_w:wo + n_w + n_post * n_pre].reshape((n_post, n_pre))
-        for i in range(n_post):
+        for i in range(i0, i1):
             acc = zero
             e_i = err[i]
             for j in range(n_pre):
@@ -59,7 +50,7 @@ def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w
                 acc += w * pre_new[j]
             out[i] = out[i] + acc if add else acc
     elif learn:
-        for i in range(n_post):
+        for i in range(i0, i1):
             acc = zero
             ce = c1 * err[i]
             for j in range(n_pre):
@@ -68,11 +59,43 @@ def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w
                 acc += w * pre_new[j]
             out[i] = out[i] + acc if add else acc
     else:
-        for i in range(n_post):
+        for i in range(i0, i1):
             acc = zero
             for j in range(n_pre):
                 acc += W[i, j] * pre_new[j]
             out[i] = out[i] + acc if add else acc
+
+
+@njit(cache=True, fastmath=_FAST, parallel=True)
+def _rows_threaded(W, D, n_threads, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add):
+    n_post = W.shape[0]
+    for c in prange(n_threads):
+        _rows(W, D, c * n_post // n_threads, (c + 1) * n_post // n_threads, err, pre_old, pre_new,
+              c1, c2, learn, traces_on, out, add)
+
+
+# Matrices at least this large are swept by several threads when ip[I_THREADS] >= 2.
+THREADED_MIN_WEIGHTS = 100_000
+
+
+@njit(cache=True, fastmath=_FAST)
+def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
+                 plastic, out, add, n_threads):
+    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first.
+
+    W and its trace are taken as 2-D contiguous views (one per matrix, not per row)
+    so that LLVM vectorises the row loops; large matrices are split by rows over
+    ``n_threads`` threads (rows are independent, so the result does not change).
+    """
+    learn = plastic and eta != 0.0
+    c1 = dt * eta
+    c2 = dt * inv_tau_w
+    W = y[wo:wo + n_post * n_pre].reshape((n_post, n_pre))
+    D = y[wo + n_w:wo + n_w + n_post * n_pre].reshape((n_post, n_pre)) if (learn and traces_on) else W
+    if n_threads >= 2 and n_post * n_pre >= THREADED_MIN_WEIGHTS:
+        _rows_threaded(W, D, n_threads, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add)
+    else:
+        _rows(W, D, 0, n_post, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add)
 
 
 @njit(cache=True)
@@ -112,6 +135,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     n0 = lay[0, L_N]
     y0 = lay[0, L_UP_U]
+    nth = ip[I_THREADS]
     e_up = work[0]          # error at v_B offsets
     e_ip = work[1]          # error at v_I offsets
     e_pi = work[2]          # error at v_A offsets
@@ -122,7 +146,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
         _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, z[rno:rno + nn], z[rno:rno + nn], fp[F_DT],
-                     fp[F_DT], fp[F_DT], False, n_w, False, v_td[vao:vao + nk], False)
+                     fp[F_DT], fp[F_DT], False, n_w, False, v_td[vao:vao + nk], False, 0)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
@@ -149,23 +173,19 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                 nk = lay[k, L_N]
                 att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
                 vbo, ro = lay[k, L_VB], lay[k, L_R]
-                if lp[k, P_ETA_UP] != 0.0:
-                    for i in range(nk):
-                        e_up[vbo + i] = z[ro + i] - _phi_l(att * z[vbo + i], k, lay, lp)
+                if lp[k, P_ETA_UP] != 0.0:   # r_k - phi_k(vhat_B)
+                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, 1.0 * att, k, lay, lp, nth)
                 if k < N:
                     nn = lay[k + 1, L_N]
                     vio, vao = lay[k, L_VI], lay[k, L_VA]
                     if lp[k, P_ETA_IP] != 0.0:
                         aI = g_D / (g_l + g_D)
-                        rio = lay[k, L_RI]
-                        for i in range(nn):
-                            e_ip[vio + i] = z[rio + i] - _phi_l(aI * z[vio + i], k + 1, lay, lp)
+                        phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, 1.0 * aI, k + 1, lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
                         for i in range(nk):
                             e_pi[vao + i] = -z[vao + i]
                     if lp[k, P_ETA_DOWN] != 0.0:
-                        for i in range(nk):
-                            e_dn[vao + i] = z[ro + i] - _phi_l(v_td[vao + i], k, lay, lp)
+                        phi_span(e_dn, vao, z, ro, True, v_td, vao, nk, 1.0, k, lay, lp, nth)
         # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
         somatic_derivatives(y, z, rnew, tgt, has_tgt, lay, fp, ip)    # rnew: scratch for du
         for i in range(n_neurons):
@@ -186,7 +206,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             po = lay[k - 1, L_R]
             _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up[vbo:vbo + nk], z[po:po + npv],
                          rnew[po:po + npv], lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w, plastic,
-                         z[vbo:vbo + nk], False)
+                         z[vbo:vbo + nk], False, nth)
             if lay[k, L_B_UP] >= 0:
                 _bias_pass(y, lay[k, L_B_UP], nk, e_up[vbo:vbo + nk], lp[k, P_ETA_UP], dtv, inv_tau_w,
                            traces_on, n_w, plastic, z[vbo:vbo + nk])
@@ -195,17 +215,17 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             nn = lay[k + 1, L_N]
             vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
             _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip[vio:vio + nn], z[ro:ro + nk], rnew[ro:ro + nk],
-                         lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic, z[vio:vio + nn], False)
+                         lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic, z[vio:vio + nn], False, nth)
             if lay[k, L_B_IP] >= 0:
                 _bias_pass(y, lay[k, L_B_IP], nn, e_ip[vio:vio + nn], lp[k, P_ETA_IP], dtv, inv_tau_w,
                            traces_on, n_w, plastic, z[vio:vio + nn])
             _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn[vao:vao + nk], z[rno:rno + nn],
                          rnew[rno:rno + nn], lp[k, P_ETA_DOWN], dtv, inv_tau_w, traces_on, n_w, plastic,
-                         v_td[vao:vao + nk], False)
+                         v_td[vao:vao + nk], False, nth)
             for i in range(nk):
                 z[vao + i] = v_td[vao + i]
             _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi[vao:vao + nk], z[rio:rio + nn], rnew[rio:rio + nn],
-                         lp[k, P_ETA_PI], dtv, inv_tau_w, traces_on, n_w, plastic, z[vao:vao + nk], True)
+                         lp[k, P_ETA_PI], dtv, inv_tau_w, traces_on, n_w, plastic, z[vao:vao + nk], True, nth)
         # -- rates of t+1 become current -----------------------------------------------------
         r0o = lay[0, L_R]
         for j in range(n0):

@@ -19,8 +19,8 @@ F_LEN = 11
 P_ETA_UP, P_ETA_IP, P_ETA_PI, P_ETA_DOWN, P_GAMMA, P_BETA, P_THETA = range(7)
 P_COLS = 7
 
-I_NUDGING, I_NOISE_CONV, I_NOISE_INTERNEURONS, I_TAU_IN_ON, I_TAU_W_ON, I_W_START, I_N_W = range(7)
-I_LEN = 7
+I_NUDGING, I_NOISE_CONV, I_NOISE_INTERNEURONS, I_TAU_IN_ON, I_TAU_W_ON, I_W_START, I_N_W, I_THREADS = range(8)
+I_LEN = 8
 
 NUDGING_CODES = {"current": 0, "conductance": 1}
 NOISE_CODES = {"per_step_dt": 0, "euler_maruyama": 1}
@@ -51,4 +51,5 @@ def pack(cfg, layout, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ip[I_TAU_W_ON] = int(pl.tau_w > 0)
     ip[I_W_START] = layout.w_start
     ip[I_N_W] = layout.n_w
+    ip[I_THREADS] = 0      # >= 2: sweep large matrices with that many threads (set by the driver)
     return fp, lp, ip

@@ -18,13 +18,13 @@ Conventions fixed here (documented switches live in :mod:`dendrosim.config`):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB,
                        L_VI, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, Z_INPUT_COL, Z_TARGET_COL)
 from ..transfer import phi
 from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W,
-                     I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_BETA, P_ETA_DOWN, P_ETA_IP,
+                     I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_BETA, P_ETA_DOWN, P_ETA_IP,
                      P_ETA_PI, P_ETA_UP, P_GAMMA, P_THETA)
 
 
@@ -69,22 +69,46 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
             out[i] += acc
 
 
+@njit(cache=True, inline="always")
+def _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, i0, i1):
+    for i in range(i0, i1):
+        v = _phi_l(scale * src[so + i], k, lay, lp)
+        out[oo + i] = base[bo + i] - v if minus else v
+
+
+@njit(cache=True, parallel=True)
+def _phi_rows_threaded(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, nth):
+    for c in prange(nth):
+        _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, c * n // nth, (c + 1) * n // nth)
+
+
+# Layers at least this large evaluate phi on several threads when ip[I_THREADS] >= 2.
+THREADED_MIN_NEURONS = 256
+
+
+@njit(cache=True)
+def phi_span(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, nth):
+    """out[oo+i] = phi_k(scale src[so+i]), or base[bo+i] minus that if ``minus``, i < n."""
+    if nth >= 2 and n >= THREADED_MIN_NEURONS:
+        _phi_rows_threaded(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, nth)
+    else:
+        _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, 0, n)
+
+
 @njit(cache=True)
 def rates(y, x, out, lay, lp, ip):
     """Rates at the z offsets of ``out``: r_0 (filtered input, or x without filter),
     r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)."""
     N = lay.shape[0] - 1
+    nth = ip[I_THREADS]
     r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
     for j in range(lay[0, L_N]):
         out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
     for k in range(1, N + 1):
-        uo, ro = lay[k, L_UP_U], lay[k, L_R]
-        for i in range(lay[k, L_N]):
-            out[ro + i] = _phi_l(y[uo + i], k, lay, lp)
+        phi_span(out, lay[k, L_R], out, 0, False, y, lay[k, L_UP_U], lay[k, L_N], 1.0, k, lay, lp, nth)
         if k < N:
-            io, rio = lay[k, L_UI], lay[k, L_RI]
-            for i in range(lay[k + 1, L_N]):
-                out[rio + i] = _phi_l(y[io + i], k + 1, lay, lp)
+            phi_span(out, lay[k, L_RI], out, 0, False, y, lay[k, L_UI], lay[k + 1, L_N], 1.0, k + 1,
+                     lay, lp, nth)
 
 
 @njit(cache=True)
