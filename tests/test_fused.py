@@ -13,6 +13,7 @@ CASES = [
     dict(sizes=(5, 4, 3), bias=True, tau_w=30.0),
     dict(sizes=(5, 4, 3, 2), bias=False, tau_w=10.0, eta_down=0.02),
     dict(sizes=(3, 6, 5, 4, 2), bias=True, tau_w=0.0, eta_down=0.01, nudging="conductance"),
+    dict(sizes=(4, 5, 3, 2), bias=True, tau_w=5.0, tau_in=0.0, transfer=["logistic", "relu", "linear"]),
 ]
 
 
@@ -21,7 +22,8 @@ CASES = [
 def test_fused_equals_generic(case, record_mode):
     case = dict(case)
     sizes = case.pop("sizes")
-    base = make_cfg(sizes, transfer="soft_relu", eta=0.01, **case).to_dict()
+    case.setdefault("transfer", "soft_relu")
+    base = make_cfg(sizes, eta=0.01, **case).to_dict()
     base["noise"] = {"sigma": 0.2}
     base["plasticity"]["lag"] = 0.5
     base["task"] = {"kind": "self_predicting", "n_patterns": 4, "duration": 3.0, "input_high": 5.0}
