@@ -282,6 +282,11 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
         print(f"{name:<32}{eng:>16,.0f}{ref:>16,.0f}{eng / ref:>9.1f}{gbs:>8.1f}", flush=True)
         results.append(dict(workload=name, sizes=sizes, dtype=dtype, tau_w=tau_w, engine_steps_per_s=eng,
                             numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs))
+    from .io.bench_io import bench_recording
+    rec = bench_recording(n_patterns=100 if quick else 500)
+    print(f"{'30-50-10 recording u_P,v_A,u_I':<32}{rec['steps_per_s_hdf5']:>16,.0f}{rec['steps_per_s_none']:>16,.0f}"
+          f"{rec['steps_per_s_hdf5'] / rec['steps_per_s_none']:>9.2f}   (HDF5 every 10 steps vs none; "
+          f"overhead {100 * rec['overhead']:.1f} %, {rec['mb_per_sim_s']:.2f} MB per simulated s)", flush=True)
     sep, tog = ensemble_speedup(n_patterns=5 if quick else 20)
     print(f"{'64 seeds of 30-20-10, ensemble':<32}{'separate ' + format(sep, '.2f') + ' s':>16}"
           f"{'together ' + format(tog, '.2f') + ' s':>16}{sep / tog:>9.1f}", flush=True)
@@ -294,7 +299,7 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
         results.append(dict(workload="MNIST steady-state epoch 784-500-500-10", per_batch_ms=mn))
     start = second_start_seconds()
     print(f"{'second start, dendrosim run':<32}{start:>15.2f}s  (one step, fresh process, cache warm)")
-    extra = dict(ensemble_separate_s=sep, ensemble_together_s=tog, ensemble_speedup=sep / tog,
+    extra = dict(recording=rec, ensemble_separate_s=sep, ensemble_together_s=tog, ensemble_speedup=sep / tog,
                  second_start_s=start)
     if json_path:
         with open(json_path, "w") as f:
