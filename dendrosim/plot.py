@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from .config import ConfigError
 from .io import Run, load
+from .io.layout import text_attr
 
 WHATS = ("apical", "soma", "mismatch", "loss", "weights")
 MAX_BOUNDARIES = 400          # more pattern ends than this are not drawn
@@ -200,7 +201,8 @@ def plot_loss(run, ax=None) -> Figure:
     if not np.any(np.isfinite(loss)):
         ax.text(0.5, 0.5, "no target in this run (loss is NaN)", transform=ax.transAxes,
                 ha="center", va="center")
-    ax.set_xlabel("time (ms, end of pattern)")
+    units = text_attr(run.file["metrics/t"].attrs.get("units", "ms"))
+    ax.set_xlabel("time (ms, end of pattern)" if units == "ms" else f"{units}s")
     ax.set_ylabel("loss $\\|u_P - u^{tgt}\\|^2$ (dimensionless)")
     ax.set_title("output loss per pattern")
     return fig

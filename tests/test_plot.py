@@ -116,3 +116,21 @@ def test_neuron_specs_and_errors(h5):
     r = subprocess.run([sys.executable, "-m", "dendrosim.cli", "plot", str(h5), "--what", "apical",
                         "--layer", "2"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "layer" in r.stderr
+
+
+def test_learner_files_read_and_plot_like_engine_files(tmp_path):
+    """Discrete-learner output (metrics per update, t in trials) goes through the same reader and plots."""
+    from pathlib import Path
+
+    from dendrosim import load
+    from dendrosim.cli import main
+    from dendrosim.io import info
+    model = Path(__file__).resolve().parents[1] / "models" / "konishi2023" / "fa.toml"
+    out = tmp_path / "fa.h5"
+    assert main(["run", str(model), "-o", str(out), "--set", "task.n_trials=400", "--quiet"]) == 0
+    run = load(out)
+    t, loss = run.metric("loss")
+    assert t.shape == loss.shape and t.size > 0 and np.isfinite(loss).all()
+    assert "trial" in info(out)
+    assert main(["plot", str(out), "--what", "loss", "-o", str(tmp_path / "l.png")]) == 0
+    assert (tmp_path / "l.png").stat().st_size > 1000

@@ -37,10 +37,15 @@ class _Group(Mapping):
         if self._group not in f:
             return []
         out = []
+        t = f[self._group].get("t")
+        n_t = t.shape[0] if isinstance(t, h5py.Dataset) else -1
 
         def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and obj.maxshape and obj.maxshape[0] is None \
-                    and name.rsplit("/", 1)[-1] not in self._skip:
+            # time-first data: resizable (streamed) or as long as the group's t (written whole,
+            # e.g. by the discrete learners); never a dimension scale such as a neuron index
+            if (isinstance(obj, h5py.Dataset) and obj.ndim >= 1 and name.rsplit("/", 1)[-1] not in self._skip
+                    and not h5py.h5ds.is_scale(obj.id)
+                    and ((obj.maxshape and obj.maxshape[0] is None) or obj.shape[0] == n_t)):
                 out.append(name)
         f[self._group].visititems(visit)
         return out
@@ -247,12 +252,16 @@ def info(path) -> str:
         frac = f" of {planned:.1f} ms ({100 * done / planned:.1f} %)" if planned else ""
         n_done = run.pattern_ends().shape[0]
         pats = f", {n_done} of {int(a['n_patterns'])} patterns" if "n_patterns" in a else ""
-        lines.append(f"simulated {done:.1f} ms{frac}{pats}")
+        f = run.file
+        t_units = text_attr(f["metrics/t"].attrs.get("units", "ms")) if "metrics/t" in f else "ms"
+        if t_units == "ms":
+            lines.append(f"simulated {done:.1f} ms{frac}{pats}")
+        else:      # discrete learners count trials
+            lines.append(f"progress  {done:.0f} {t_units}s")
         ck = run.checkpoint()
         if ck:
             lines.append(f"checkpoint t = {ck['t']:.1f} ms (pattern {ck['segment']}, step {ck['step']})")
         lines.append("datasets")
-        f = run.file
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and not name.startswith("checkpoint/"):
@@ -262,7 +271,8 @@ def info(path) -> str:
         f.visititems(visit)
         if "metrics/t" in f and f["metrics/t"].shape[0]:
             n = f["metrics/t"].shape[0] - 1
-            lines.append(f"last metrics (pattern {n}, t = {float(f['metrics/t'][n]):.1f} ms)")
+            what = "pattern" if t_units == "ms" else "update"
+            lines.append(f"last metrics ({what} {n}, t = {float(f['metrics/t'][n]):.1f} {t_units})")
             for k in run.metrics:
                 d = run.metrics[k]
                 if d.shape[0] > n:
