@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import config as config_mod
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -117,6 +119,8 @@ def cmd_run(args) -> int:
         if progress is not None:
             progress.close()
         sink.close()
+    if not args.quiet and echo.summary():
+        print(echo.summary())
     print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
     return EXIT_OK
 
@@ -173,6 +177,17 @@ class _MetricsEcho:
         self.every = max(1, n_patterns // 12)
         self.count = 0
         self.header = False
+        self.history = {}
+
+    def summary(self) -> str:
+        """First pattern vs the mean of the last 10 % of patterns, per hidden layer."""
+        lines = []
+        for key, rows in self.history.items():
+            a = np.array(rows)
+            tail = a[-max(1, len(a) // 10):].mean(axis=0)
+            pairs = ", ".join(f"{f:.3g} -> {e:.3g}" for f, e in zip(a[0], tail))
+            lines.append(f"dendrosim: {key} (first pattern -> mean of last 10 %): {pairs}")
+        return "\n".join(lines)
 
     def __getattr__(self, name):
         return getattr(self.sink, name)
@@ -180,6 +195,10 @@ class _MetricsEcho:
     def metrics(self, t, m):
         self.sink.metrics(t, m)
         self.count += 1
+        for key in ("apical_norm", "interneuron_mismatch"):
+            v = np.atleast_1d(np.asarray(m[key], dtype=float))
+            if v.size:
+                self.history.setdefault(key, []).append(v)
         if self.quiet or (self.count - 1) % self.every:
             return
         if not self.header:
