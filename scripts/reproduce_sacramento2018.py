@@ -85,7 +85,7 @@ def fig1(out: Path, runs: Path, quick=False):
     rows = [
         ("apical error at target onset -> end", "appears, then vanishes (Fig. 1B)",
          f"{apical[first]:.3f} -> {apical[-1]:.3f}", "end of each 100 ms presentation, sigma = 0.1"),
-        ("output loss |u_N - u_trgt|^2", "target predicted", f"{loss[first]:.3f} -> {loss[-1]:.4f}", ""),
+        ("output loss ‖u_N − u_trgt‖²", "target predicted", f"{loss[first]:.3f} -> {loss[-1]:.4f}", ""),
         ("wall time", "-", f"{wall:.1f} s", f"{len(mt)} x 100 ms, 30-20-10"),
     ]
     write_table(out, "fig1", "Fig. 1: single input-target association", rows)
