@@ -142,7 +142,7 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
         if T is not None:
             tr_t[i0:i1] = T
             has_tgt[i0:i1] = True
-        if has_test and u % opts["test_every"] == 0:
+        if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
             tb = task.test_batch()
             Xt, Tt = tb[0], tb[1]
             yt = learner.forward(Xt)[0][-1]
