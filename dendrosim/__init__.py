@@ -7,6 +7,10 @@
 
 __version__ = "0.1.0"
 
+from . import _jitcache
+
+_jitcache.refresh()   # numba caches of callers must not outlive edits of their callees
+
 
 def load(path):
     """Open an output file as a :class:`dendrosim.io.Run` (lazy; works while it is written)."""

@@ -71,9 +71,28 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
 
 @njit(cache=True, inline="always")
 def _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, i0, i1):
-    for i in range(i0, i1):
-        v = _phi_l(scale * src[so + i], k, lay, lp)
-        out[oo + i] = base[bo + i] - v if minus else v
+    """out[oo+i] = phi_k(scale src[so+i]) (or base[bo+i] minus it), i0 <= i < i1.
+
+    The transfer function is chosen once, outside the loops, so that each loop is
+    straight-line arithmetic that LLVM vectorises (see :mod:`dendrosim.vecmath`).
+    """
+    code = lay[k, L_TRANSFER]
+    gamma, beta, theta = lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA]
+    if code == 3:
+        for i in range(i0, i1):
+            out[oo + i] = phi(scale * src[so + i], 3, gamma, beta, theta)
+    elif code == 2:
+        for i in range(i0, i1):
+            out[oo + i] = phi(scale * src[so + i], 2, gamma, beta, theta)
+    elif code == 1:
+        for i in range(i0, i1):
+            out[oo + i] = phi(scale * src[so + i], 1, gamma, beta, theta)
+    else:
+        for i in range(i0, i1):
+            out[oo + i] = phi(scale * src[so + i], 0, gamma, beta, theta)
+    if minus:
+        for i in range(i0, i1):
+            out[oo + i] = base[bo + i] - out[oo + i]
 
 
 @njit(cache=True, parallel=True)
