@@ -28,17 +28,18 @@ def test_ensemble_equals_separate_runs(integrator, mode):
     ens = Ensemble(cfg, seeds)
     sinks = [MemorySink() for _ in seeds]
     ens.run(sinks)
+    same = np.testing.assert_array_equal
     for seed, es in zip(seeds, sinks):
         sim = Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": seed}}))
         ss = MemorySink()
         sim.run(ss)
         np.testing.assert_array_equal(np.concatenate(es.t), np.concatenate(ss.t))
-        np.testing.assert_array_equal(np.concatenate(es.rows), np.concatenate(ss.rows))
+        same(np.concatenate(es.rows), np.concatenate(ss.rows))
         assert es.weights_t == ss.weights_t
         for we, ws in zip(es.weights_list, ss.weights_list):
             for k in ws:
-                np.testing.assert_array_equal(we[k], ws[k])
-        np.testing.assert_array_equal(es.metric("apical_norm"), ss.metric("apical_norm"))
+                same(we[k], ws[k])
+        same(es.metric("apical_norm"), ss.metric("apical_norm"))
         assert es.final_status == "completed"
     # members really differ
     assert not np.array_equal(sinks[0].weights_list[-1]["up1"], sinks[1].weights_list[-1]["up1"])
@@ -59,3 +60,50 @@ def test_cli_seeds_writes_one_file_per_seed_equal_to_single_runs(tmp_path):
         np.testing.assert_array_equal(a.weight("up1")[1], b.weight("up1")[1])
         assert a.status == "completed"
     assert main(["run", str(cfgf), "--seeds", "x:y", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_ensemble_with_every_switch(dtype):
+    """Ensemble = separate runs, bit for bit, with biases, tau_w traces, plastic top-down,
+    input filter, conductance nudging, the Euler-Maruyama noise convention and two transfer
+    functions across a depth-3 net, 17 members."""
+    cfg = config.from_dict({
+        "network": {"sizes": [5, 6, 4, 3], "transfer": ["soft_relu", "logistic", "soft_relu"], "bias": True,
+                    "tau_in": 3.0},
+        "conductances": {"nudging": "conductance"},
+        "plasticity": {"eta_up": [0.02, 0.01, 0.01], "eta_IP": [0.02, 0.02], "eta_PI": [0.01, 0.01],
+                       "eta_down": [0.005, 0.005], "tau_w": 5.0},
+        "noise": {"sigma": 0.3, "convention": "euler_maruyama"},
+        "init": {"scale": 1.5},
+        "simulation": {"dtype": dtype},
+        "task": {"kind": "single_pattern", "n_repeats": 2, "duration": 6.0, "target_from": 1},
+        "record": {"variables": ["u_P", "v_A", "u_I", "v_B", "r"], "every": 2, "block": 25},
+    })
+    seeds = list(range(17))
+    ens = Ensemble(cfg, seeds)
+    sinks = [MemorySink() for _ in seeds]
+    ens.run(sinks)
+    for seed in (0, 8, 9, 16):
+        sim = Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": seed}}))
+        ss = MemorySink()
+        sim.run(ss)
+        np.testing.assert_array_equal(np.concatenate(sinks[seed].rows), np.concatenate(ss.rows))
+        for k, w in ss.weights_list[-1].items():
+            assert sinks[seed].weights_list[-1][k].dtype == np.dtype(dtype)
+            np.testing.assert_array_equal(sinks[seed].weights_list[-1][k], w)
+
+
+def test_a_diverging_member_is_reported_as_in_a_single_run():
+    """dt far above the stability bound: the ensemble stops with the same
+    divergence (time and layer in the message) as the single run of that seed."""
+    from dendrosim.simulation import Diverged
+    cfg = config.from_dict({"network": {"sizes": [5, 4, 3]}, "simulation": {"dt": 2.5, "check_stability": False},
+                            "task": {"kind": "self_predicting", "n_patterns": 50, "duration": 100.0}})
+    ens = Ensemble(cfg, [0])
+    sinks = [MemorySink()]
+    with pytest.raises(Diverged) as in_ensemble:
+        ens.run(sinks)
+    with pytest.raises(Diverged) as alone:
+        Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": 0}})).run(MemorySink())
+    assert str(in_ensemble.value) == str(alone.value)
+    assert sinks[0].final_status == "diverged"
