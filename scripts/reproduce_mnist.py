@@ -10,7 +10,7 @@ row                model                            paper test error
 =================  ===============================  ==========================================
 microcircuit       fig3_mnist.toml                  1.96 %  (784-500-500-10, dendritic, FA)
 backprop           fig3_mnist_bp.toml               1.53 %
-shallow            fig3_mnist_shallow.toml          8.4 %   (only the output layer learns)
+shallow            fig3_mnist_shallow.toml          8.4 %   (single layer, 784-10)
 frozen h1->h2      fig3_mnist_frozen.toml           2.11 %
 784-1000-10        fig3_mnist_1000_topdown.toml     2.48 %  (top-down learned with eq. 10)
 continuous engine  mnist_continuous.toml            -       (full dynamics, subset)
@@ -44,7 +44,7 @@ MODELS = ROOT / "models" / "sacramento2018"
 ROWS = {
     "microcircuit": ("fig3_mnist", 1.96, "784-500-500-10 microcircuit, dendritic rule at the steady state (two-sweep), FA"),
     "backprop": ("fig3_mnist_bp", 1.53, "784-500-500-10 backprop on the same (attenuated) net"),
-    "shallow": ("fig3_mnist_shallow", 8.4, "784-500-500-10, only hidden2 -> output learns (dendritic)"),
+    "shallow": ("fig3_mnist_shallow", 8.4, "single-layer 784-10, dendritic rule (the delta rule on the attenuated voltages)"),
     "frozen": ("fig3_mnist_frozen", 2.11, "784-500-500-10 microcircuit, hidden1 -> hidden2 frozen"),
     "topdown": ("fig3_mnist_1000_topdown", 2.48, "784-1000-10 microcircuit, top-down learned (eq. 10), PI and IP plastic"),
     "continuous": ("mnist_continuous", None, "continuous engine, full dynamics, 100 ms per image"),

@@ -105,25 +105,34 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
     np.testing.assert_array_equal(fixed.batch(45, 55)[2], np.r_[fixed.labels[45:], fixed.labels[:5]])
 
 
+# The one-epoch subset run: the microcircuit of fig3_mnist.toml (dendritic rule at the steady
+# state, fixed random top-down and PI weights, IP tracking) on 784-100-10 with mini-batches of 2,
+# rates from a search on the validation images (docs/reproduction/table_mnist.md). Measured on
+# all 10,000 test images after 2,500 updates: 9.5 % (seed 0), 10.4, 11.3, 10.9 % (seeds 1-3).
+# The issue's 10 % is at the ceiling of this loss and transfer function: plain BP on the same
+# net and data reaches 8.7-10.4 % at its best rates, so the bound is 13 % (chance: 90 %).
+SUBSET_RUN = ["task.subset=5000", "task.epochs=1", "task.n_test=10000", "learner.test_every=100000",
+              "network.sizes=[784, 100, 10]", "plasticity.eta_up=[30.0, 0.15]", "plasticity.eta_IP=[0.2]",
+              "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]", "learner.batch_size=2"]
+
+
 def test_microcircuit_steady_state_learns_a_5000_image_subset():
-    """The dendritic rule at the steady state (fig3_mnist.toml: 784-500-500-10, two-sweep,
-    mini-batches of 10), one epoch of the first 5,000 training images, test error on 2,000
-    test images. Measured 18.3 % (seed 0); the rates that keep the interneurons stable
-    (see the model file) do not reach the 10 % first aimed for in 500 updates (784-100-10
-    online: 11.7 %), so the bound is 25 % (chance: 90 %)."""
+    """One epoch of the first 5,000 training images; test error on the 10,000 test images
+    of the network without target, read out both as the attenuated feedforward net and as
+    the exact steady state (equal while the circuit stays self-predicting)."""
     _need_mnist()
     from dendrosim.learners import runner
     from dendrosim.tasks.mnist import test_error
-    cfg = config.load(MODELS / "fig3_mnist.toml", ["task.subset=5000", "task.epochs=1", "task.n_test=2000",
-                                                   "learner.test_every=100000"])
+    cfg = config.load(MODELS / "fig3_mnist.toml", SUBSET_RUN)
     opts, net, task, _ = runner.setup(cfg)
     assert opts["rule"] == "dendritic" and opts["steady"] == "two_sweep"
     res = runner.run(cfg, net=net)
     assert res.status == "completed"
     X, _, L = task.test_batch()
+    assert len(L) == 10_000
     err_ff = float(np.mean(np.argmax(runner.setup(cfg, net)[3].forward(X)[0][-1], axis=1) != L))
     err_ss = test_error(net, cfg, X, L)                     # exact steady state without target
-    assert err_ff < 0.25, err_ff
+    assert err_ff < 0.13, err_ff
     assert abs(err_ss - err_ff) < 0.01                       # still (nearly) self-predicting
     first = np.nanmean(res.trials["correct"][:500])
     last = np.nanmean(res.trials["correct"][-500:])
