@@ -94,3 +94,16 @@ def test_rule_ordering_over_seeds():
         assert out[r]["late"] < 0.65, (r, out[r])
     # FA and FA_Ex learn faster than BP from the tiny init (research notes sec. 4.3)
     assert out["fa"]["to_level_mean_curve"] < out["bp"]["to_level_mean_curve"]
+
+
+def test_scores_only_trials_keep_every_metric():
+    """[learner] trials = "scores": the same metrics and per-trial scores, without outputs and targets."""
+    ov = ["task.n_trials=60", "learner.batch_size=4", "learner.eta=0.002"]
+    full = run(konishi.load("fa", ov))
+    lean = run(konishi.load("fa", ov + ['learner.trials="scores"']))
+    assert set(lean.trials) == {"correct", "label", "sq_error"} and "y" in full.trials
+    for k in lean.trials:
+        np.testing.assert_array_equal(lean.trials[k], full.trials[k])
+    np.testing.assert_allclose(full.trials["sq_error"], np.sum((full.trials["target"] - full.trials["y"]) ** 2, axis=1))
+    for k, v in full.metrics.items():
+        np.testing.assert_array_equal(lean.metrics[k], v)

@@ -46,6 +46,9 @@ KEYS = {
     "duration": (1.0, float, "dendritic: Delta W = eta * duration * G (ms at the fixed point)"),
     "weights_every": (0, int, "weight snapshot every m updates (0 = initial and final only)"),
     "test_every": (1, int, "evaluate the task's test set every m updates (if it has one)"),
+    "trials": ("all", ("all", "scores"),
+               "per-trial record: all = outputs, targets, correct, label; scores = correct, label and "
+               "squared error only (80 MNIST epochs: ~110 MB instead of ~800 MB)"),
 }
 
 POSITIVE = {"feedback_scale", "ex_b", "wp_sigma", "ramp_width", "tol"}

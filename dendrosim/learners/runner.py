@@ -112,8 +112,10 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
     n_out = net.sizes[-1]
     has_test = hasattr(task, "test_batch") and getattr(task, "test_size", 0) > 0
     M = {k: np.full(n_upd, np.nan) for k in ("loss", "correct", "correct_new", "test_mse", "test_correct")}
-    tr_y = np.full((n, n_out), np.nan)
-    tr_t = np.full((n, n_out), np.nan)
+    keep_all = opts["trials"] == "all"
+    tr_y = np.full((n if keep_all else 0, n_out), np.nan)
+    tr_t = np.full((n if keep_all else 0, n_out), np.nan)
+    tr_sq = np.full(n, np.nan)          # squared error of the pre-update output, per trial
     tr_c = np.full(n, np.nan)
     tr_l = np.full(n, -1, dtype=np.int64)
     res = Result(opts["rule"], bs, {}, {})
@@ -138,10 +140,15 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
             res.status = "diverged"
             res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
             break
-        tr_y[i0:i1], tr_l[i0:i1] = y, L
+        tr_l[i0:i1] = L
+        if keep_all:
+            tr_y[i0:i1] = y
         if T is not None:
-            tr_t[i0:i1] = T
+            if keep_all:
+                tr_t[i0:i1] = T
             has_tgt[i0:i1] = True
+            tr_sq[i0:i1] = np.sum((T - y) ** 2, axis=1)
+            tr_c[i0:i1] = _correct(task, y, T)
         if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
             tb = task.test_batch()
             Xt, Tt = tb[0], tb[1]
@@ -154,10 +161,8 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
             progress(u + 1, n_upd)
     # per-trial scores (pre-update outputs) and per-update means, computed once at the end
     done = i1 if res.status == "completed" else i0
-    if has_tgt.any():
-        tr_c[has_tgt] = _correct(task, tr_y[has_tgt], tr_t[has_tgt])
     is_new = getattr(task, "is_new", None)
-    sq = np.sum((tr_t - tr_y) ** 2, axis=1)
+    sq = tr_sq
     new = is_new(tr_l) if is_new is not None else np.zeros(n, dtype=bool)
     if done > 0:
         starts = np.arange(0, done, bs)
@@ -174,7 +179,9 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
         M["correct_new"][:m] = per_update(tr_c, has_tgt & new)
     snap(done)
     res.metrics = {"t": np.arange(n_upd, dtype=float) * bs, "update": np.arange(n_upd), **M}
-    res.trials = {"y": tr_y, "target": tr_t, "correct": tr_c, "label": tr_l}
+    res.trials = {"correct": tr_c, "label": tr_l, "sq_error": tr_sq}
+    if keep_all:
+        res.trials = {"y": tr_y, "target": tr_t, **res.trials}
     res.seconds = time.perf_counter() - t0
     return res
 
