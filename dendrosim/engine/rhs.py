@@ -105,7 +105,7 @@ def _phi_rows_threaded(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, 
 THREADED_MIN_NEURONS = 256
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")   # called several times per step on 10-30 neurons: no call overhead
 def phi_span(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, nth):
     """out[oo+i] = phi_k(scale src[so+i]), or base[bo+i] minus that if ``minus``, i < n."""
     if nth >= 2 and n >= THREADED_MIN_NEURONS:
@@ -114,7 +114,7 @@ def phi_span(out, oo, base, bo, minus, src, so, n, scale, k, lay, lp, nth):
         _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, 0, n)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def rates(y, x, out, lay, lp, ip):
     """Rates at the z offsets of ``out``: r_0 (filtered input, or x without filter),
     r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)."""
