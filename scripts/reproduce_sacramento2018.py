@@ -1,6 +1,7 @@
 """Reproduce Sacramento et al. (2018): Fig. 1, Fig. 2 and MNIST, one command each.
 
     python scripts/reproduce_sacramento2018.py fig1|fig2|mnist|all [--quick] [--out docs/reproduction]
+                                              [--patterns N (fig2)]
 
 Writes figures (small PNGs) and ``table_<part>.md`` (paper value vs dendrosim
 value, wall time) into the output folder; HDF5 run files go to ``--runs``
@@ -95,8 +96,8 @@ def fig1(out: Path, runs: Path, quick=False):
 
 # -- Fig. 2 ---------------------------------------------------------------------------------
 
-def fig2(out: Path, runs: Path, quick=False):
-    n = 2000 if quick else 20000
+def fig2(out: Path, runs: Path, quick=False, n_patterns=None):
+    n = n_patterns or (2000 if quick else 20000)
     ov = [f"task.n_patterns={n}", f"task.eval_every={n // 20}", "record.variables=[]",
           f"record.weights_every={n * 1000 // 20}"]
     mc, wall_mc = run_model("fig2_teacher_student", runs, ov, tag="fig2_microcircuit")
@@ -160,6 +161,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="reduced budget (minutes)")
     p.add_argument("--out", default=str(ROOT / "docs" / "reproduction"))
     p.add_argument("--runs", default=None, help="folder for the HDF5 run files (default: temporary)")
+    p.add_argument("--patterns", type=int, default=None,
+                   help="fig2: training patterns of 100 ms (default 20,000; --quick 2,000)")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +171,10 @@ def main(argv=None):
     parts = ["fig1", "fig2", "mnist"] if a.part == "all" else [a.part]
     for part in parts:
         t0 = time.perf_counter()
-        {"fig1": fig1, "fig2": fig2, "mnist": mnist}[part](out, runs, a.quick)
+        if part == "fig2":
+            fig2(out, runs, a.quick, a.patterns)
+        else:
+            {"fig1": fig1, "mnist": mnist}[part](out, runs, a.quick)
         print(f"{part}: {time.perf_counter() - t0:.0f} s wall, runs in {runs}")
 
 
