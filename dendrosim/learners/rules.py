@@ -107,13 +107,20 @@ class Learner:
         """F_k with delta_k = post * (a_{k+1} delta_{k+1} F_k^T); shape (n_k, n_{k+1})."""
         raise NotImplementedError
 
-    def deltas(self, u, target):
-        """delta_k for k = 1..N (None where the rule has no hidden update)."""
+    def deltas(self, u, target, on_delta=None):
+        """delta_k for k = 1..N (None where the rule has no hidden update).
+
+        ``on_delta(k, delta_k)`` is called as soon as delta_k is known, before the
+        feedback F_{k-1} is read: applying the update there gives Konishi's
+        ``top_down`` order (W_k changes before the error passes back through it).
+        """
         N, c = self.N, self.circ
         e_out, e_hid = self.output_error(u[N], target)
         dN = c.dphi(N, u[N]) if self.o["output_dphi"] else 1.0
         d = [None] * (N + 1)
         d[N] = dN * e_out
+        if on_delta is not None:
+            on_delta(N, d[N])
         hid = dN * e_hid
         for k in range(N - 1, 0, -1):
             F = self.feedback(k)
@@ -121,6 +128,8 @@ class Learner:
                 break
             hid = self.post_factor(k, u[k]) * ((self.a[k + 1] * hid) @ F.T)
             d[k] = hid
+            if on_delta is not None:
+                on_delta(k, hid)
         return d
 
     def apply(self, k, delta, r_prev):
@@ -132,19 +141,8 @@ class Learner:
 
     def gradient_step(self, x, target):
         u, r = self.forward(x)
-        if self.o["update_order"] == "top_down":
-            # Konishi's reference code: update W_N first, then back-propagate through it
-            N = self.N
-            e_out, e_hid = self.output_error(u[N], target)
-            dN = self.circ.dphi(N, u[N]) if self.o["output_dphi"] else 1.0
-            self.apply(N, dN * e_out, r[N - 1])
-            hid = dN * e_hid
-            for k in range(N - 1, 0, -1):
-                F = self.feedback(k)
-                if F is None:
-                    break
-                hid = self.post_factor(k, u[k]) * ((self.a[k + 1] * hid) @ F.T)
-                self.apply(k, hid, r[k - 1])
+        if self.o["update_order"] == "top_down":     # Konishi's reference code
+            self.deltas(u, target, on_delta=lambda k, dk: self.apply(k, dk, r[k - 1]))
             return u
         d = self.deltas(u, target)
         for k in range(1, self.N + 1):
