@@ -108,6 +108,8 @@ class InitCfg:
     scale_IP: float = _doc("override for IP weights", default=math.nan)
     scale_PI: float = _doc("override for PI weights", default=math.nan)
     top_down: str = _doc('"random" or "transpose" (down_k = up_{k+1}^T)', default="random")
+    hidden_bias: float = _doc("initial forward threshold b_up of every hidden layer (needs [network] "
+                              "bias = true); negative values make logistic hidden rates sparse", default=0.0)
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,10 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("init.seed", f"must be >= 0, got {i.seed}")
     if i.top_down == "transpose" and N < 2:
         raise ConfigError("init.top_down", "'transpose' needs at least one hidden layer")
+    if not math.isfinite(i.hidden_bias):
+        raise ConfigError("init.hidden_bias", f"must be a finite number, got {i.hidden_bias!r}")
+    if i.hidden_bias != 0.0 and not cfg.network.bias:
+        raise ConfigError("init.hidden_bias", "needs [network] bias = true (learnable thresholds)")
 
     r = cfg.record
     if r.every < 1:

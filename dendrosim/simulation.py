@@ -291,6 +291,9 @@ def build_network(cfg, layout, dtype, rng) -> Network:
     scales = {g: getattr(i, f"scale_{g}") for g in ("up", "down", "IP", "PI")}
     scales = {g: s for g, s in scales.items() if s == s}   # drop NaN = "use scale"
     init_random(net, rng, i.distribution, i.scale, scales, i.top_down)
+    if i.hidden_bias != 0.0:
+        for k in range(1, net.depth):
+            net.w(f"b_up{k}")[...] = i.hidden_bias
     if i.self_predicting:
         c = cfg.conductances
         set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)

@@ -227,3 +227,27 @@ def test_noise_stream_is_reproducible_and_seeded():
         runs.append(sim.net.y.copy())
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])
+
+
+def test_hidden_bias_init_keeps_the_self_predicting_state():
+    """[init] hidden_bias sets every hidden layer's forward threshold, not the output's, and
+    the analytic SPS follows it (b_IP = c b_up of the layer above): the apical compartments
+    are silent at the fixed point without target."""
+    import numpy as np
+    from dendrosim import config
+    from dendrosim.network import sps_ip_factor
+    from dendrosim.simulation import MemorySink, Simulation
+    cfg = config.from_dict({"network": {"sizes": [6, 5, 4, 3], "transfer": "logistic", "bias": True},
+                            "init": {"self_predicting": True, "hidden_bias": -2.5, "seed": 4},
+                            "task": {"kind": "self_predicting", "n_patterns": 1, "duration": 300.0},
+                            "record": {"variables": ["v_A"], "every": 100}})
+    sim = Simulation(cfg)
+    net = sim.net
+    np.testing.assert_array_equal(net.w("b_up1"), -2.5)
+    np.testing.assert_array_equal(net.w("b_up2"), -2.5)
+    np.testing.assert_array_equal(net.w("b_up3"), 0.0)
+    c = cfg.conductances
+    np.testing.assert_allclose(net.w("b_IP1"), sps_ip_factor(c.g_l, c.g_B, c.g_D, c.g_A) * -2.5, rtol=1e-15)
+    sink = MemorySink()
+    sim.run(sink)
+    assert np.max(np.abs(np.concatenate(sink.rows)[-1])) < 1e-6      # v_A of both hidden layers
