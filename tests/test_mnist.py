@@ -113,7 +113,8 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
 # net and data reaches 8.7-10.4 % at its best rates, so the bound is 13 % (chance: 90 %).
 SUBSET_RUN = ["task.subset=5000", "task.epochs=1", "task.n_test=10000", "learner.test_every=100000",
               "network.sizes=[784, 100, 10]", "plasticity.eta_up=[30.0, 0.15]", "plasticity.eta_IP=[0.2]",
-              "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]", "learner.batch_size=2"]
+              "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]", "learner.batch_size=2",
+              "init.hidden_bias=0.0"]
 
 
 def test_microcircuit_steady_state_learns_a_5000_image_subset():
