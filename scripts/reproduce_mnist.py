@@ -217,7 +217,9 @@ NOTES = """Notes
   2.3-2.4 %, so more epochs or smaller steps alone do not close the gap; freezing hidden1 -> hidden2
   does better (2.16 %, paper 2.11 %): the capped, slightly biased hidden-to-hidden learning costs
   more than it brings. Decoupling eta_IP from its matched value (a stable tracking gain, larger
-  eta_up2) was no better (2.34 % after 80 epochs, fig3_mnist.toml).
+  eta_up2) was no better (2.34 % after 80 epochs, fig3_mnist.toml). Sparse hidden rates
+  ([init] hidden_bias = -4) lift the tracking cap for a while (2.98 % at epoch 12 with 2x the
+  rates) but the learned thresholds bring the rates back and the circuit turns unstable.
 * Shallow: a single-layer 784-10 net trained with the same rule (the paper's 8.4 % is what a
   linear classifier on the pixels reaches); the other reading, a readout of two fixed random
   logistic layers of the 784-500-500-10 net, gave 12.59 % (train error 13.3 %).
