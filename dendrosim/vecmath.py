@@ -53,6 +53,8 @@ def exp(x):
     xc = xc if xc > _EXP_MIN else _EXP_MIN
     k = np.floor(xc * _LOG2E + 0.5)            # -1022 <= k <= 1024
     r = (xc - k * _LN2_HI) - k * _LN2_LO
+    # Horner written out: a loop over a coefficient tuple is not unrolled for the 17-term
+    # series below and the loop over neurons then stops vectorising (measured: 24 vs 1.4 ns)
     p = 1.0 / 6227020800.0
     p = p * r + 1.0 / 479001600.0
     p = p * r + 1.0 / 39916800.0

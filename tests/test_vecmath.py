@@ -55,7 +55,7 @@ def test_limits_and_nan():
     assert g[0] == 1.0 and g[1] == 0.0 and np.isnan(g[2]) and g[7] == 0.5
 
 
-@njit(cache=True)
+@njit       # not cached: inspect_asm needs a fresh compile
 def _softplus_loop(x, out):
     for i in range(x.size):
         out[i] = vecmath.softplus(x[i])

@@ -159,10 +159,9 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
             snap(i1)
         if progress is not None:
             progress(u + 1, n_upd)
-    # per-trial scores (pre-update outputs) and per-update means, computed once at the end
+    # per-update means of the per-trial scores (pre-update outputs, scored in the loop)
     done = i1 if res.status == "completed" else i0
     is_new = getattr(task, "is_new", None)
-    sq = tr_sq
     new = is_new(tr_l) if is_new is not None else np.zeros(n, dtype=bool)
     if done > 0:
         starts = np.arange(0, done, bs)
@@ -174,7 +173,7 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
                 return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
         m = len(starts)
-        M["loss"][:m] = per_update(sq, has_tgt)
+        M["loss"][:m] = per_update(tr_sq, has_tgt)
         M["correct"][:m] = per_update(tr_c, has_tgt)
         M["correct_new"][:m] = per_update(tr_c, has_tgt & new)
     snap(done)
