@@ -26,7 +26,7 @@ from .simulation import Simulation
 @njit(cache=True, parallel=True)
 def run_block_ensemble(fused, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt,
                        lay, lp, fp, ip, RNG, rec_src, rec_every, rec_mean, BUF, ACC,
-                       Z, ZS, WORK, ERR, one, H, out):
+                       Z, ZS, WORK, ERR, one, H, PW, out):
     """:func:`~dendrosim.engine.loop.run_block` for every member m (row m of each array).
 
     ``out[m]`` = (steps done, status, rows recorded).
@@ -35,11 +35,11 @@ def run_block_ensemble(fused, Y, X, T, HAS, n_steps, step0, plastic_from, integ,
         if fused:
             nd, st, nr = run_block_euler(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
                                          lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
-                                         Z[m], ZS[m], WORK[m], ERR[m], one, H[m])
+                                         Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
         else:
             nd, st, nr = run_block(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
                                    lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
-                                   Z[m], ZS[m], WORK[m], ERR[m], one, H[m])
+                                   Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
         out[m, 0] = nd
         out[m, 1] = st
         out[m, 2] = nr
@@ -65,7 +65,7 @@ class Ensemble:
         self.Y = np.stack([m.net.y for m in self.members])
         self.RNG = np.stack([m.state.rng for m in self.members])
         self.ACC = np.stack([m.state.rec_acc for m in self.members])
-        self.WS = {k: np.stack([m.ws[k] for m in self.members]) for k in ("z", "zs", "work", "err", "h")}
+        self.WS = {k: np.stack([m.ws[k] for m in self.members]) for k in ("z", "zs", "work", "err", "h", "pw")}
         for i, m in enumerate(self.members):
             m.net.y = self.Y[i]
             m.state.rng = self.RNG[i]
@@ -104,7 +104,8 @@ class Ensemble:
                 run_block_ensemble(self.fused, self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ,
                                    m0.dt, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.RNG, m0.rec_src, rc.every,
                                    rc.mode == "mean", BUF, self.ACC, self.WS["z"], self.WS["zs"],
-                                   self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"], self._out)
+                                   self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"],
+                                   self.WS["pw"], self._out)
                 for i, (m, s) in enumerate(zip(ms, sinks)):
                     nd, status, nr = self._out[i]
                     m._after_block(s, step0, int(nd), int(status), int(nr), BUF[i], None)

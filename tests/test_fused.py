@@ -61,11 +61,15 @@ def test_fused_float32_stays_float32_and_close():
     np.testing.assert_allclose(res["float32"], res["float64"], rtol=1e-4, atol=1e-5)
 
 
-def test_threaded_sweeps_are_bit_identical_to_serial():
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_threaded_sweeps_are_bit_identical_to_serial(dtype):
     """Large matrices (>= 100k weights) and layers (>= 256 cells) are split over threads by rows;
-    rows are independent, so the result is bit-identical to one thread."""
+    rows are independent, so the result is bit-identical to one thread. One thread also takes
+    the batched transfer function (one loop over all neurons) and several threads the
+    layer-by-layer one, so this checks that those agree bit for bit too."""
     from dendrosim.engine.params import I_THREADS
     d = make_cfg((400, 300, 260, 5), eta=1e-3, tau_w=30.0, bias=True).to_dict()
+    d["simulation"]["dtype"] = dtype
     d["noise"] = {"sigma": 0.1}
     d["task"] = {"kind": "self_predicting", "n_patterns": 2, "duration": 2.0}
     d["record"] = {"variables": ["u_P", "v_A", "r"], "every": 4}

@@ -17,12 +17,13 @@ import math
 
 from numba import njit, prange
 
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UP_U, L_VA, L_VB, L_VI,
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
 from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
-from .rhs import derived, phi_span, rates, somatic_derivatives
+from .rhs import (PW_ARG, PW_OUT, THREADED_MIN_NEURONS, derived, phi_batch, phi_batch_setup, phi_span, rates,
+                  somatic_derivatives)
 
 
 # Reductions (dot products) may be reassociated so that LLVM vectorises them: this
@@ -113,14 +114,69 @@ def _bias_pass(y, bo, n, err, eta, dt, inv_tau_w, traces_on, n_w, plastic, out):
         out[i] += y[bo + i]
 
 
+@njit(cache=True, inline="always")
+def _errors_batched(z, e_up, e_ip, pw, code, lay, lp, g_l, g_B, g_A, g_D):
+    """e_up = r_k - phi_k(vhat_B,k) and e_ip = r_I,k - phi_k+1(vhat_I,k) (eqs. 7-8) with one
+    :func:`~.rhs.phi_batch` over all neurons; the same operations and roundings per neuron
+    as the layer-by-layer :func:`~.rhs.phi_span`."""
+    N = lay.shape[0] - 1
+    p_arg, p_out = pw[PW_ARG], pw[PW_OUT]
+    aI = 1.0 * (g_D / (g_l + g_D))
+    for k in range(1, N + 1):
+        att = 1.0 * (g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A)))
+        uo, vbo = lay[k, L_UP_U], lay[k, L_VB]
+        for i in range(lay[k, L_N]):
+            p_arg[uo + i] = att * z[vbo + i]
+        if k < N:
+            io, vio = lay[k, L_UI], lay[k, L_VI]
+            for i in range(lay[k + 1, L_N]):
+                p_arg[io + i] = aI * z[vio + i]
+    phi_batch(pw, code)
+    for k in range(1, N + 1):
+        uo, vbo, ro = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_R]
+        if lp[k, P_ETA_UP] != 0.0:
+            for i in range(lay[k, L_N]):
+                e_up[vbo + i] = p_out[uo + i]              # rounded to the state dtype first
+                e_up[vbo + i] = z[ro + i] - e_up[vbo + i]
+        if k < N and lp[k, P_ETA_IP] != 0.0:
+            io, vio, rio = lay[k, L_UI], lay[k, L_VI], lay[k, L_RI]
+            for i in range(lay[k + 1, L_N]):
+                e_ip[vio + i] = p_out[io + i]
+                e_ip[vio + i] = z[rio + i] - e_ip[vio + i]
+
+
+@njit(cache=True, inline="always")
+def _rates_batched(y, x, out, pw, code, lay, ip):
+    """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all neurons."""
+    N = lay.shape[0] - 1
+    p_arg, p_out = pw[PW_ARG], pw[PW_OUT]
+    for i in range(lay[0, L_UP_U]):          # the somatic potentials come first in y
+        p_arg[i] = y[i]
+    phi_batch(pw, code)
+    r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
+    for j in range(lay[0, L_N]):
+        out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
+    for k in range(1, N + 1):
+        ro, uo = lay[k, L_R], lay[k, L_UP_U]
+        for i in range(lay[k, L_N]):
+            out[ro + i] = p_out[uo + i]
+        if k < N:
+            rio, io = lay[k, L_RI], lay[k, L_UI]
+            for i in range(lay[k + 1, L_N]):
+                out[rio + i] = p_out[io + i]
+
+
 @njit(cache=True)
 def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                     lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
-                    z, zs, work, err, one, h):
+                    z, zs, work, err, one, h, pw):
     """Fused explicit-Euler version of :func:`dendrosim.engine.loop.run_block`.
 
     ``zs`` holds the rates of step t+1 while the weights are swept; ``work[0]``
     holds the error signals e (post factors of eqs. 7-10) at the offsets of z.
+    On small networks whose layers share one transfer function, phi of every neuron
+    is evaluated in one vectorised loop over ``pw`` (:func:`~.rhs.phi_batch`; the
+    same operations per neuron, so the same bits as the layer-by-layer loops).
     """
     N = lay.shape[0] - 1
     n_y = y.shape[0]
@@ -142,6 +198,8 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     e_dn = work[3]          # top-down error at v_A offsets
     v_td = work[4]          # top-down part of v_A at v_A offsets
     rnew = zs
+    code = phi_batch_setup(pw, lay, lp)
+    batched = code >= 0 and (nth < 2 or n_neurons < THREADED_MIN_NEURONS)
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
@@ -169,16 +227,18 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                     n_rec += 1
         # -- error signals at t (eqs. 7-10) -------------------------------------------
         if plastic:
+            if batched:          # r_k - phi_k(vhat_B) and r_I,k - phi_k+1(vhat_I), all layers at once
+                _errors_batched(z, e_up, e_ip, pw, code, lay, lp, g_l, g_B, g_A, g_D)
             for k in range(1, N + 1):
                 nk = lay[k, L_N]
-                att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
                 vbo, ro = lay[k, L_VB], lay[k, L_R]
-                if lp[k, P_ETA_UP] != 0.0:   # r_k - phi_k(vhat_B)
+                if lp[k, P_ETA_UP] != 0.0 and not batched:   # r_k - phi_k(vhat_B)
+                    att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
                     phi_span(e_up, vbo, z, ro, True, z, vbo, nk, 1.0 * att, k, lay, lp, nth)
                 if k < N:
                     nn = lay[k + 1, L_N]
                     vio, vao = lay[k, L_VI], lay[k, L_VA]
-                    if lp[k, P_ETA_IP] != 0.0:
+                    if lp[k, P_ETA_IP] != 0.0 and not batched:
                         aI = g_D / (g_l + g_D)
                         phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, 1.0 * aI, k + 1, lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
@@ -198,7 +258,10 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         if not _neurons_finite(y, n_neurons):
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------
-        rates(y, x, rnew, lay, lp, ip)
+        if batched:
+            _rates_batched(y, x, rnew, pw, code, lay, ip)
+        else:
+            rates(y, x, rnew, lay, lp, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]

@@ -16,7 +16,7 @@ from ..network import L_N, L_UP_U
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
 from .rng import normal_pair
-from .rhs import derived
+from .rhs import PW_ROWS, derived
 
 STATUS_OK, STATUS_DIVERGED = 0, 1
 
@@ -77,7 +77,7 @@ def _neurons_finite(y, n_neurons):
 @njit(cache=True)
 def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
               lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
-              z, zs, work, err, one, h):
+              z, zs, work, err, one, h, pw):
     """Integrate ``n_steps`` steps of ``dt`` ms with input ``x`` and target ``tgt`` held.
 
     Parameters
@@ -89,6 +89,8 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         the step (rec_mean False), or the mean over each window of ``rec_every``
         steps (rec_mean True; ``rec_acc`` carries the running sum across blocks).
     rec_buf : (rows, len(rec_src)) output; must hold ceil(n_steps / rec_every) rows.
+    z, zs, work, err, one, h, pw : scratch from :func:`workspace` (``pw`` is used by the
+        fused Euler kernel only).
 
     Returns (steps done, status, rows recorded); status 1 = non-finite potential.
     """
@@ -123,6 +125,14 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     return n_steps, STATUS_OK, n_rec
 
 
+def phi_workspace(layout):
+    """Scratch of the fused kernel's batched transfer function (float64, PW_ROWS rows):
+    one column per neuron in ``y`` order, padded to a multiple of 16 so that the
+    vectorised loop over it has no scalar remainder."""
+    n_neurons = int(layout.lay[0, L_UP_U])
+    return np.zeros((PW_ROWS, -(-n_neurons // 16) * 16), dtype=np.float64)
+
+
 @njit(cache=True)
 def sample_now(y, x, tgt, has_tgt, lay, lp, fp, ip, rec_src, z, out):
     """Record the current state once (used for the last sample of a run)."""
@@ -140,4 +150,5 @@ def workspace(layout, dtype, with_rk=True):
         err=np.zeros(max(layout.sizes), dtype=dtype),
         one=np.ones(1, dtype=dtype),
         h=np.zeros(layout.n_y, dtype=dtype),
+        pw=phi_workspace(layout),
     )
