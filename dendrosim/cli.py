@@ -3,6 +3,8 @@
 Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
 layer, the file stays readable), 2 bad config or arguments (the message names
 the key), 130 interrupted (SIGINT; the file says ``interrupted`` and can be resumed).
+Any other error is re-raised after the file's status is set to ``failed`` with the
+error and the time in its message (the last checkpoint can be resumed).
 """
 
 from __future__ import annotations
@@ -115,6 +117,10 @@ def cmd_run(args) -> int:
         print(f"\ndendrosim: interrupted at t = {sim.t:.1f} ms; continue with "
               f"`dendrosim run --resume {out}`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as e:       # anything else: the file says what stopped the run, then re-raise
+        sink.status("failed", f"{type(e).__name__} at t = {sim.t:.1f} ms: {e} "
+                              f"(the last checkpoint can be resumed with `dendrosim run --resume`)")
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -160,6 +166,10 @@ def _run_ensemble(cfg, out: Path, seeds, quiet) -> int:
         for s in sinks:
             s.status("interrupted", "interrupted (ensemble)")
         return EXIT_INTERRUPTED
+    except Exception as e:
+        for s in sinks:
+            s.status("failed", f"{type(e).__name__} at t = {m0.t:.1f} ms (ensemble): {e}")
+        raise
     finally:
         if progress is not None:
             progress.close()

@@ -210,3 +210,32 @@ def test_info_cli_on_finished_file(long_cfg):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
     assert "completed" in r.stdout and f"{N_LONG * 20.0:.1f} ms" in r.stdout
+
+
+def test_an_unexpected_error_is_recorded_in_the_file_and_the_run_resumes(tmp_path, monkeypatch):
+    """Any exception inside a run (here from the per-pattern metrics) leaves status ``failed``
+    with the error and time in the file's message; the checkpoint then resumes to the end."""
+    from dendrosim import cli
+    from dendrosim.simulation import Simulation
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(LONG_TOML.format(n=6))
+    out = tmp_path / "c.h5"
+    real, calls = Simulation.metrics, []
+
+    def failing(self, seg):
+        calls.append(seg)
+        if len(calls) == 3:
+            raise RuntimeError("no fixed point for the test set")
+        return real(self, seg)
+
+    monkeypatch.setattr(Simulation, "metrics", failing)
+    with pytest.raises(RuntimeError, match="no fixed point"):
+        cli.main(["run", str(cfg), "-o", str(out), "--quiet"])
+    status, _ = assert_consistent(out)
+    with load(out) as run:
+        assert status == "failed"
+        assert "RuntimeError" in run.message and "no fixed point" in run.message and "t = " in run.message
+    monkeypatch.setattr(Simulation, "metrics", real)
+    assert cli.main(["run", "--resume", str(out), "--quiet"]) == 0
+    with load(out) as run:
+        assert run.status == "completed" and run.metrics["loss"].shape[0] == 6

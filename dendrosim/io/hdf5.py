@@ -428,7 +428,7 @@ class HDF5Sink:
         self._last_ckpt = time.monotonic()
 
     def status(self, status: str, message: str = "") -> None:
-        """Set the root ``status`` (running, completed, interrupted, diverged) and ``message``."""
+        """Set the root ``status`` (running, completed, interrupted, diverged, failed) and ``message``."""
         if self._f is None:
             return
         self.flush()
