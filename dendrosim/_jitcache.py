@@ -1,14 +1,18 @@
 """Keep numba's on-disk cache consistent with the package's numba sources.
 
-numba keys each cached function by the modification time of its own source file,
-but the cached machine code also contains every ``@njit`` function it calls or
-inlines from other files. After an edit of, say, ``vecmath.py``, the cached
-kernels of ``engine/fused.py`` would keep running the old code. At import we hash
-the sources of all numba modules; when the hash changed since the last import,
-every one of them is touched, so numba recompiles them all once.
+numba keys each cached function by its own source file (a hash of the file's
+contents in numba 0.68, its modification time in older versions), but the cached
+machine code also contains every ``@njit`` function it calls or inlines from other
+files. After an edit of, say, ``engine/rng.py``, the cached kernels of
+``engine/fused.py`` would keep running the old noise generator; after an edit that
+changes a callee's arguments, they can crash. At import we hash the sources of all
+numba modules; when the hash differs from the one recorded with the caches, every
+numba cache file of the package is deleted, so numba recompiles it all once.
 
-Installed (read-only) packages are skipped silently: a fresh install has fresh
-modification times anyway.
+Installed (read-only) packages are skipped silently: a fresh install comes with no
+caches of its own. A process started before an edit can still write kernels compiled
+from the old sources after the purge; ``python -c "import dendrosim._jitcache as j;
+j.purge()"`` clears the caches by hand.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import hashlib
 import os
 from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(os.path.abspath(__file__)).parent
 SOURCES = ["vecmath.py", "transfer.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
            "engine/rhs.py", "engine/integrators.py", "engine/loop.py", "engine/fused.py"]
-_STAMP = _PKG / "__pycache__" / "jit_sources.sha256"
+_STAMP = _PKG / "__pycache__" / "jit_sources_v2.sha256"   # v2: purge (v1 touched, which numba 0.68 ignores)
 
 
 def sources_digest() -> str:
@@ -32,17 +36,38 @@ def sources_digest() -> str:
     return h.hexdigest()
 
 
+def cache_dirs() -> set[Path]:
+    """Where numba keeps the caches of the package's modules: ``__pycache__`` beside each
+    source, or under ``$NUMBA_CACHE_DIR`` (numba names that folder ``<dir>_<sha1 of dir>``)."""
+    dirs = set()
+    user_dir = os.environ.get("NUMBA_CACHE_DIR")
+    for name in SOURCES:
+        src_dir = os.path.dirname(str(_PKG / name))
+        dirs.add(Path(src_dir) / "__pycache__")
+        if user_dir:
+            sub = "_".join([os.path.basename(src_dir), hashlib.sha1(src_dir.encode()).hexdigest()])
+            dirs.add(Path(user_dir) / sub)
+    return dirs
+
+
+def purge() -> int:
+    """Delete every numba cache file (index ``.nbi`` and data ``.nbc``) of the package."""
+    n = 0
+    for d in cache_dirs():
+        if d.is_dir():
+            for p in list(d.glob("*.nbi")) + list(d.glob("*.nbc")):
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
 def refresh() -> bool:
-    """Touch the numba modules if their sources changed since the last call; True if touched."""
+    """Purge the numba caches if the sources changed since they were written; True if purged."""
     try:
         digest = sources_digest()
         if _STAMP.exists() and _STAMP.read_text().strip() == digest:
             return False
-        if _STAMP.exists():           # a change since the last import: invalidate every cached kernel
-            for name in SOURCES:
-                p = _PKG / name
-                if p.exists():
-                    os.utime(p)
+        purge()
         _STAMP.parent.mkdir(exist_ok=True)
         _STAMP.write_text(digest + "\n")
         return True

@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
 
 from dendrosim import _jitcache
 
 
-def test_an_edit_of_one_source_touches_all(tmp_path, monkeypatch):
+def test_an_edit_of_one_source_purges_every_cache(tmp_path, monkeypatch):
+    """numba 0.68 stamps a cache with a hash of its own file's contents, so an edit of a callee
+    leaves the caller's cache looking fresh: every cache file of the package must go."""
     for name in _jitcache.SOURCES:
         p = tmp_path / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(f"# {name}\n")
-        os.utime(p, (1_000_000, 1_000_000))
     monkeypatch.setattr(_jitcache, "_PKG", tmp_path)
     monkeypatch.setattr(_jitcache, "_STAMP", tmp_path / "__pycache__" / "stamp")
-    assert _jitcache.refresh()                          # first import: stamp written, nothing touched
-    assert os.stat(tmp_path / "engine/fused.py").st_mtime == 1_000_000
-    assert not _jitcache.refresh()                      # unchanged sources: nothing to do
-    (tmp_path / "vecmath.py").write_text("# edited\n")
-    os.utime(tmp_path / "vecmath.py", (1_000_000, 1_000_000))   # even with the old mtime
-    assert _jitcache.refresh()
-    assert os.stat(tmp_path / "engine/fused.py").st_mtime > 1_000_000    # its cache is stale now
+    user = tmp_path / "user_cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(user))
+
+    def caches():
+        """One fake cache per source, in-tree and in NUMBA_CACHE_DIR (numba's folder names)."""
+        files = []
+        for d in _jitcache.cache_dirs():
+            d.mkdir(parents=True, exist_ok=True)
+            for ext in ("nbi", "1.nbc"):
+                f = d / f"fused.run_block_euler-100.py311.{ext}"
+                f.write_bytes(b"x")
+                files.append(f)
+        return files
+
+    engine = str(tmp_path / "engine")
+    assert user / ("engine_" + hashlib.sha1(engine.encode()).hexdigest()) in _jitcache.cache_dirs()
+    assert tmp_path / "engine" / "__pycache__" in _jitcache.cache_dirs()
+    files = caches()
+    assert _jitcache.refresh()                          # no record of the sources: purge
+    assert not any(f.exists() for f in files)
+    files = caches()
+    assert not _jitcache.refresh()                      # unchanged sources: caches kept
+    assert all(f.exists() for f in files)
+    (tmp_path / "engine/rng.py").write_text("# edited\n")
+    assert _jitcache.refresh()                          # one callee edited: every cache goes
+    assert not any(f.exists() for f in files)
     assert not _jitcache.refresh()
 
 

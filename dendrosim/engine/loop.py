@@ -15,7 +15,7 @@ from numba import njit
 from ..network import L_N, L_UP_U
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
-from .rng import normal_pair
+from .rng import add_normals
 from .rhs import PW_ROWS, derived
 
 STATUS_OK, STATUS_DIVERGED = 0, 1
@@ -36,13 +36,7 @@ def _noisy_count(lay, ip):
 
 @njit(cache=True)
 def _add_noise(y, n_noisy, scale, rng):
-    for i in range(0, n_noisy - 1, 2):
-        a, b = normal_pair(rng)
-        y[i] += scale * a
-        y[i + 1] += scale * b
-    if n_noisy % 2 == 1:
-        a, b = normal_pair(rng)
-        y[n_noisy - 1] += scale * a
+    add_normals(y, n_noisy, scale, rng)
 
 
 @njit(cache=True)

