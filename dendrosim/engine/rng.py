@@ -63,6 +63,12 @@ _ZX, _ZR = _ziggurat_tables()
 _ZIG_R = 3.442619855899
 
 
+@njit(cache=True, inline="always")
+def _layer_and_uniform(bits):
+    """A ziggurat layer (the low 7 bits) and a uniform in [-1, 1) (the top 53 bits)."""
+    return np.int64(bits & _U64(127)), 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+
+
 @njit(cache=True)
 def _normal_slow(s, i, u):
     """The rare ziggurat cases: base strip (i = 0, tail beyond r) and the wedges."""
@@ -78,9 +84,7 @@ def _normal_slow(s, i, u):
         f1 = math.exp(-0.5 * (_ZX[i + 1] * _ZX[i + 1] - x * x))
         if f1 + uniform(s) * (f0 - f1) < 1.0:
             return x
-        bits = next_u64(s)                           # rejected: a fresh draw
-        i = np.int64(bits & _U64(127))
-        u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+        i, u = _layer_and_uniform(next_u64(s))       # rejected: a fresh draw
         if abs(u) < _ZR[i]:
             return u * _ZX[i]
 
@@ -88,9 +92,7 @@ def _normal_slow(s, i, u):
 @njit(cache=True, inline="always")
 def normal(s):
     """One standard normal draw (ziggurat)."""
-    bits = next_u64(s)
-    i = np.int64(bits & _U64(127))
-    u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+    i, u = _layer_and_uniform(next_u64(s))
     if abs(u) < _ZR[i]:
         return u * _ZX[i]
     return _normal_slow(s, i, u)
@@ -110,8 +112,7 @@ def add_normals(y, n, scale, s):
         s0 ^= s3
         s2 ^= t
         s3 = _rotl(s3, 45)
-        k = np.int64(bits & _U64(127))
-        u = 2.0 * (float(bits >> _U64(11)) * (1.0 / 9007199254740992.0)) - 1.0
+        k, u = _layer_and_uniform(bits)
         if abs(u) < _ZR[k]:
             y[i] += scale * (u * _ZX[k])
         else:
