@@ -1,7 +1,7 @@
 """Reproduce Sacramento et al. (2018): Fig. 1, Fig. 2 and MNIST, one command each.
 
     python scripts/reproduce_sacramento2018.py fig1|fig2|mnist|all [--quick] [--out docs/reproduction]
-                                              [--patterns N (fig2)]
+                                              [--patterns N] [--seeds N] (fig2)
 
 Writes figures (small PNGs) and ``table_<part>.md`` (paper value vs dendrosim
 value, wall time) into the output folder; HDF5 run files go to ``--runs``
@@ -26,14 +26,18 @@ import dendrosim  # noqa: E402
 from dendrosim import config  # noqa: E402
 from dendrosim.io import HDF5Sink  # noqa: E402
 from dendrosim.plot import alignment_angle  # noqa: E402
-from dendrosim.simulation import Simulation  # noqa: E402
+from dendrosim.learners.steady import NoFixedPoint  # noqa: E402
+from dendrosim.simulation import Diverged, Simulation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "sacramento2018"
 
 
 def run_model(name, runs: Path, overrides=(), tag=None):
-    """Run models/sacramento2018/<name>.toml into runs/<tag>.h5; return (Run, wall seconds)."""
+    """Run models/sacramento2018/<name>.toml into runs/<tag>.h5; return (Run, wall seconds).
+
+    A run that diverges, or whose test-set steady state stops converging, ends there: its
+    file says so (status ``diverged`` or ``failed``) and keeps the data up to that point."""
     cfg = config.load(MODELS / f"{name}.toml", list(overrides))
     out = runs / f"{tag or name}.h5"
     sim = Simulation(cfg)
@@ -41,6 +45,11 @@ def run_model(name, runs: Path, overrides=(), tag=None):
     sink = HDF5Sink(out)
     try:
         sim.run(sink)
+    except Diverged as e:
+        print(f"{tag or name}: {e}", file=sys.stderr)
+    except NoFixedPoint as e:
+        sink.status("failed", f"NoFixedPoint at t = {sim.t:.1f} ms: {e}")
+        print(f"{tag or name}: {e}", file=sys.stderr)
     finally:
         sink.close()
     return dendrosim.load(out), time.perf_counter() - t0
@@ -96,52 +105,83 @@ def fig1(out: Path, runs: Path, quick=False):
 
 # -- Fig. 2 ---------------------------------------------------------------------------------
 
-def fig2(out: Path, runs: Path, quick=False, n_patterns=None):
+def _patterns(run):
+    """Patterns presented before the run ended (all of them unless it diverged)."""
+    return int(round(run.duration / run.cfg.task["duration"]))
+
+
+def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
+    """Microcircuit vs shallow learner on the same teacher and data, for several seeds
+    (each seed draws its own teacher, student and patterns)."""
     n = n_patterns or (2000 if quick else 20000)
+    seeds = range(n_seeds or (1 if quick else 4))
     ov = [f"task.n_patterns={n}", f"task.eval_every={n // 20}", "record.variables=[]",
           f"record.weights_every={n * 1000 // 20}"]
-    mc, wall_mc = run_model("fig2_teacher_student", runs, ov, tag="fig2_microcircuit")
-    sh, wall_sh = run_model("fig2_teacher_student", runs, ov + ["plasticity.eta_up=[0.0,0.5]"],
-                            tag="fig2_shallow")
-    res = {}
-    for name, run in (("microcircuit", mc), ("shallow", sh)):
-        mt, te = run.metric("test_error")
-        ok = ~np.isnan(te)
-        res[name] = dict(t=mt[ok], test=te[ok], apical=run.metric("apical_norm")[1][:, 0],
-                         mismatch=run.metric("interneuron_mismatch")[1][:, 0], mt=mt)
-    wt, up2 = mc.weight("up2")
-    ang = alignment_angle(up2, mc.weight("down1")[1])
+    res, wall = {}, 0.0
+    for s in seeds:
+        for name, extra in (("microcircuit", []), ("shallow", ["plasticity.eta_up=[0.0,0.125]"])):
+            run, w = run_model("fig2_teacher_student", runs, ov + [f"init.seed={s}"] + extra,
+                               tag=f"fig2_{name}_seed{s}")
+            wall += w
+            mt, te = run.metric("test_error")
+            ok = ~np.isnan(te)
+            r = dict(t=mt[ok], test=te[ok], status=run.status, n=_patterns(run),
+                     apical=run.metric("apical_norm")[1][:, 0], mismatch=run.metric("interneuron_mismatch")[1][:, 0],
+                     mt=mt)
+            if name == "microcircuit":
+                wt, up2 = run.weight("up2")
+                r["wt"], r["angle"] = wt, alignment_angle(up2, run.weight("down1")[1])
+            res[name, s] = r
+            run.close()
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
-    for name, r in res.items():
-        ax[0].plot(r["t"] / 100.0, r["test"], ".-", label=name)
-    ax[0].set(title="test error (noise-free, unseen patterns)", xlabel="training pattern", ylabel="|r - r_trgt|^2")
-    ax[0].legend()
-    r = res["microcircuit"]
+    for s in seeds:
+        c = f"C{s}"
+        for name, ls in (("microcircuit", "-"), ("shallow", "--")):
+            r = res[name, s]
+            ax[0].plot(r["t"] / 100.0, r["test"], ls, color=c, label=f"{name}, seed {s}" if s == 0 else None)
+            if r["status"] != "completed":
+                ax[0].plot(r["t"][-1] / 100.0, r["test"][-1], "x", color=c, ms=9)
+        ax[2].plot(res["microcircuit", s]["wt"] / 100.0, res["microcircuit", s]["angle"], ".-", color=c,
+                   label=f"seed {s}")
+    ax[0].set(title="test error (noise-free, unseen patterns; x: run diverged)", xlabel="training pattern",
+              ylabel="|r - r_trgt|^2")
+    ax[0].legend(fontsize=8)
+    r = res["microcircuit", seeds[0]]
     w = max(1, len(r["apical"]) // 100)           # running mean over 1 % of the run
     smooth = lambda a: np.convolve(a, np.ones(w) / w, mode="valid")
     tt = r["mt"][w - 1:] / 100
     ax[1].semilogy(tt, smooth(r["apical"]), label="|v_A|")
     ax[1].semilogy(tt, smooth(r["mismatch"]), label="|u_P2 - u_I|^2")
-    ax[1].set(title=f"apical norm and mismatch (mean of {w} patterns)", xlabel="training pattern")
+    ax[1].set(title=f"seed {seeds[0]}: apical norm and mismatch (mean of {w} patterns)", xlabel="training pattern")
     ax[1].legend()
-    ax[2].plot(wt / 100.0, ang, ".-")
     ax[2].axhline(90, color="k", ls=":", lw=0.8)
-    ax[2].set(title="angle(W_up2, W_down1^T)", xlabel="training pattern", ylabel="degrees")
+    ax[2].set(title="angle(W_up2, W_down1^T), microcircuit", xlabel="training pattern", ylabel="degrees")
+    ax[2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "fig2.png", dpi=80)
-    rows = [
-        ("test error, microcircuit (end)", "considerably below shallow", f"{res['microcircuit']['test'][-1]:.4f}",
-         f"from {res['microcircuit']['test'][0]:.4f}; {n} patterns of 100 ms"),
-        ("test error, shallow learner (end)", "-", f"{res['shallow']['test'][-1]:.4f}", "only W_up2 plastic"),
-        ("apical norm, start -> end", "decays (Fig. S1)", f"{r['apical'][0]:.3f} -> {np.mean(r['apical'][-50:]):.3f}",
-         "mean of last 50 patterns"),
-        ("interneuron mismatch, start -> end", "decays", f"{r['mismatch'][0]:.3f} -> {np.mean(r['mismatch'][-50:]):.4f}", ""),
-        ("angle W_up2 vs W_down1^T", "about 45 deg", f"{ang[0]:.1f} -> {ang[-1]:.1f} deg", "fixed random top-down"),
-        ("wall time", "-", f"{wall_mc:.0f} s + {wall_sh:.0f} s", "microcircuit + shallow, 30-50-10"),
+
+    def end(r):
+        return f"{r['test'][-1]:.4f}" + ("" if r["status"] == "completed" else f" ({r['status']} at {r['n']:,})")
+
+    both = [s for s in seeds if res["microcircuit", s]["status"] == res["shallow", s]["status"] == "completed"]
+    better = sum(res["microcircuit", s]["test"][-1] < res["shallow", s]["test"][-1] for s in both)
+    rows = [("test error at the end, microcircuit vs shallow, seed " + str(s), "microcircuit considerably better",
+             f"{end(res['microcircuit', s])} vs {end(res['shallow', s])}",
+             f"from {res['microcircuit', s]['test'][0]:.4f}") for s in seeds]
+    rows += [
+        ("seeds where the microcircuit ends below the shallow learner", "-", f"{better} of {len(both)}",
+         f"{len(seeds) - len(both)} of {len(seeds)} seeds did not complete (diverged or failed)"
+         if len(both) < len(seeds) else f"{n:,} patterns of 100 ms each"),
+        ("apical norm, start -> end (seed {})".format(seeds[0]), "decays (Fig. S1)",
+         f"{r['apical'][0]:.3f} -> {np.mean(r['apical'][-50:]):.3f}", "mean of last 50 patterns"),
+        ("interneuron mismatch, start -> end", "decays", f"{r['mismatch'][0]:.3f} -> {np.mean(r['mismatch'][-50:]):.4f}",
+         ""),
+        ("angle W_up2 vs W_down1^T, start -> end", "about 45 deg",
+         ", ".join(f"{res['microcircuit', s]['angle'][0]:.0f} -> {res['microcircuit', s]['angle'][-1]:.0f}"
+                   for s in seeds) + " deg", "per seed; fixed random top-down"),
+        ("wall time", "-", f"{wall:.0f} s", f"{len(seeds)} seeds x (microcircuit + shallow), 30-50-10"),
     ]
     write_table(out, "fig2", "Fig. 2: teacher-student nonlinear regression", rows)
-    mc.close()
-    sh.close()
     return rows
 
 
@@ -163,6 +203,7 @@ def main(argv=None):
     p.add_argument("--runs", default=None, help="folder for the HDF5 run files (default: temporary)")
     p.add_argument("--patterns", type=int, default=None,
                    help="fig2: training patterns of 100 ms (default 20,000; --quick 2,000)")
+    p.add_argument("--seeds", type=int, default=None, help="fig2: seeds 0..N-1 (default 4; --quick 1)")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +213,7 @@ def main(argv=None):
     for part in parts:
         t0 = time.perf_counter()
         if part == "fig2":
-            fig2(out, runs, a.quick, a.patterns)
+            fig2(out, runs, a.quick, a.patterns, a.seeds)
         else:
             {"fig1": fig1, "mnist": mnist}[part](out, runs, a.quick)
         print(f"{part}: {time.perf_counter() - t0:.0f} s wall, runs in {runs}")

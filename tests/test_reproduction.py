@@ -30,9 +30,9 @@ def test_fig1_apical_error_appears_and_vanishes():
 
 
 def test_fig2_microcircuit_beats_shallow_learner():
-    ov = ["task.n_patterns=1000", "task.eval_every=500", "task.n_test=100"]
+    ov = ["task.n_patterns=2000", "task.eval_every=500", "task.n_test=100"]
     _, mc = _run("fig2_teacher_student", ov)
-    _, sh = _run("fig2_teacher_student", ov + ["plasticity.eta_up=[0.0,0.5]"])
+    _, sh = _run("fig2_teacher_student", ov + ["plasticity.eta_up=[0.0,0.125]"])
     te_mc, te_sh = (s.metric("test_error") for s in (mc, sh))
     te_mc, te_sh = te_mc[~np.isnan(te_mc)], te_sh[~np.isnan(te_sh)]
     assert te_mc[-1] < te_mc[0]                     # the microcircuit learns
