@@ -143,7 +143,7 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
                 ax[0].plot(r["t"][-1] / 100.0, r["test"][-1], "x", color=c, ms=9)
         ax[2].plot(res["microcircuit", s]["wt"] / 100.0, res["microcircuit", s]["angle"], ".-", color=c,
                    label=f"seed {s}")
-    ax[0].set(title="test error (noise-free, unseen patterns; x: run diverged)", xlabel="training pattern",
+    ax[0].set(title="test error, unseen patterns (x: diverged)", xlabel="training pattern",
               ylabel="|r - r_trgt|^2")
     ax[0].legend(fontsize=8)
     r = res["microcircuit", seeds[0]]
@@ -152,7 +152,7 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
     tt = r["mt"][w - 1:] / 100
     ax[1].semilogy(tt, smooth(r["apical"]), label="|v_A|")
     ax[1].semilogy(tt, smooth(r["mismatch"]), label="|u_P2 - u_I|^2")
-    ax[1].set(title=f"seed {seeds[0]}: apical norm and mismatch (mean of {w} patterns)", xlabel="training pattern")
+    ax[1].set(title=f"seed {seeds[0]}: apical norm, mismatch ({w}-pattern mean)", xlabel="training pattern")
     ax[1].legend()
     ax[2].axhline(90, color="k", ls=":", lw=0.8)
     ax[2].set(title="angle(W_up2, W_down1^T), microcircuit", xlabel="training pattern", ylabel="degrees")
