@@ -28,16 +28,23 @@ def _rotl(x, k):
 
 
 @njit(cache=True, inline="always")
+def _xoshiro(s0, s1, s2, s3):
+    """One xoshiro256** step on a state held in four words: (64 random bits, new state)."""
+    result = _rotl(s1 * _U64(5), 7) * _U64(9)
+    t = s1 << _U64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
 def next_u64(s):
     """Advance xoshiro256** state ``s`` (uint64[4]) and return 64 random bits."""
-    result = _rotl(s[1] * _U64(5), 7) * _U64(9)
-    t = s[1] << _U64(17)
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
+    result, s[0], s[1], s[2], s[3] = _xoshiro(s[0], s[1], s[2], s[3])
     return result
 
 
@@ -60,7 +67,7 @@ def _ziggurat_tables(n=128, r=3.442619855899, v=9.91256303526217e-3):
 
 
 _ZX, _ZR = _ziggurat_tables()
-_ZIG_R = 3.442619855899
+_ZIG_R = float(_ZX[1])           # r: where the tail begins
 
 
 @njit(cache=True, inline="always")
@@ -89,29 +96,13 @@ def _normal_slow(s, i, u):
             return u * _ZX[i]
 
 
-@njit(cache=True, inline="always")
-def normal(s):
-    """One standard normal draw (ziggurat)."""
-    i, u = _layer_and_uniform(next_u64(s))
-    if abs(u) < _ZR[i]:
-        return u * _ZX[i]
-    return _normal_slow(s, i, u)
-
-
 @njit(cache=True)
 def add_normals(y, n, scale, s):
-    """y[i] += scale * z_i for i < n, z_i standard normal draws: the same stream as n calls
-    of :func:`normal`, with the generator state held in registers between draws."""
+    """y[i] += scale * z_i for i < n, z_i standard normal draws (ziggurat); the generator
+    state stays in registers between draws and goes back to ``s`` for the rare slow cases."""
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
     for i in range(n):
-        bits = _rotl(s1 * _U64(5), 7) * _U64(9)          # xoshiro256** (next_u64)
-        t = s1 << _U64(17)
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = _rotl(s3, 45)
+        bits, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
         k, u = _layer_and_uniform(bits)
         if abs(u) < _ZR[k]:
             y[i] += scale * (u * _ZX[k])

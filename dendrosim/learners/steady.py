@@ -122,12 +122,13 @@ class Weights:
         N = net.depth
         self.N = N
         self.by_name = net.weights()      # name -> view, looked up once (net.w costs ~20 us a call)
-        self.up = [None] + [net.w(f"up{k}") for k in range(1, N + 1)]
-        self.b_up = [None] + [net.w(f"b_up{k}") if net.layout.bias else None for k in range(1, N + 1)]
-        self.down = [None] + [net.w(f"down{k}") for k in range(1, N)]
-        self.PI = [None] + [net.w(f"PI{k}") for k in range(1, N)]
-        self.IP = [None] + [net.w(f"IP{k}") for k in range(1, N)]
-        self.b_IP = [None] + [net.w(f"b_IP{k}") if net.layout.bias else None for k in range(1, N)]
+        w, bias = self.by_name, net.layout.bias
+        self.up = [None] + [w[f"up{k}"] for k in range(1, N + 1)]
+        self.b_up = [None] + [w[f"b_up{k}"] if bias else None for k in range(1, N + 1)]
+        self.down = [None] + [w[f"down{k}"] for k in range(1, N)]
+        self.PI = [None] + [w[f"PI{k}"] for k in range(1, N)]
+        self.IP = [None] + [w[f"IP{k}"] for k in range(1, N)]
+        self.b_IP = [None] + [w[f"b_IP{k}"] if bias else None for k in range(1, N)]
         # W_PI = -W_down exactly (self-predicting init, both fixed): v_A = W_down (r_{k+1} - r_I),
         # one mat-mul instead of two. Only set by callers that keep PI and down fixed.
         self.pi_is_minus_down = [False] * N
