@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
@@ -22,8 +24,8 @@ from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB,
 from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
-from .rhs import (PW_ARG, PW_OUT, THREADED_MIN_NEURONS, derived, phi_batch, phi_batch_setup, phi_span, rates,
-                  somatic_derivatives)
+from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, phi_batch,
+                  phi_batch_setup, phi_span, rates, somatic_derivatives)
 
 
 # Reductions (dot products) may be reassociated so that LLVM vectorises them: this
@@ -35,44 +37,52 @@ _FAST = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
-def _rows(W, D, i0, i1, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add):
-    """Rows i0..i1-1 of one matrix pass (see :func:`_matrix_pass`)."""
-    n_pre = W.shape[1]
+def _rows(y, wo, do, i0, i1, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add):
+    """Rows i0..i1-1 of one matrix pass (see :func:`_matrix_pass`).
+
+    W is y[wo:], its trace y[do:] (row-major, ``n_pre`` columns); the error of row i is
+    err[eo+i], the presynaptic rates old[po+j] (step t) and new[po+j] (step t+1), the
+    result goes to out[oo+i]. Offsets are unsigned so that numba emits no negative-index
+    wraparound and LLVM vectorises the rows as it does for 2-D views, with no view (and
+    no reference counting) made per step.
+    """
+    wo, do, po, eo, oo = np.uint64(wo), np.uint64(do), np.uint64(po), np.uint64(eo), np.uint64(oo)
+    m = np.uint64(n_pre)
     zero = c1 - c1                 # 0 in the state dtype
-    if learn and traces_on:
-        for i in range(i0, i1):
-            acc = zero
-            e_i = err[i]
-            for j in range(n_pre):
-                d = D[i, j]
-                w = W[i, j] + c1 * d
-                W[i, j] = w
-                D[i, j] = d + c2 * (e_i * pre_old[j] - d)
-                acc += w * pre_new[j]
-            out[i] = out[i] + acc if add else acc
-    elif learn:
-        for i in range(i0, i1):
-            acc = zero
-            ce = c1 * err[i]
-            for j in range(n_pre):
-                w = W[i, j] + ce * pre_old[j]
-                W[i, j] = w
-                acc += w * pre_new[j]
-            out[i] = out[i] + acc if add else acc
-    else:
-        for i in range(i0, i1):
-            acc = zero
-            for j in range(n_pre):
-                acc += W[i, j] * pre_new[j]
-            out[i] = out[i] + acc if add else acc
+    for ii in range(i0, i1):
+        i = np.uint64(ii)
+        b = wo + i * m
+        acc = zero
+        if learn and traces_on:
+            e_i = err[eo + i]
+            bd = do + i * m
+            for jj in range(n_pre):
+                j = np.uint64(jj)
+                d = y[bd + j]
+                w = y[b + j] + c1 * d
+                y[b + j] = w
+                y[bd + j] = d + c2 * (e_i * old[po + j] - d)
+                acc += w * new[po + j]
+        elif learn:
+            ce = c1 * err[eo + i]
+            for jj in range(n_pre):
+                j = np.uint64(jj)
+                w = y[b + j] + ce * old[po + j]
+                y[b + j] = w
+                acc += w * new[po + j]
+        else:
+            for jj in range(n_pre):
+                j = np.uint64(jj)
+                acc += y[b + j] * new[po + j]
+        out[oo + i] = out[oo + i] + acc if add else acc
 
 
 @njit(cache=True, fastmath=_FAST, parallel=True)
-def _rows_threaded(W, D, n_threads, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add):
-    n_post = W.shape[0]
+def _rows_threaded(y, wo, do, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, c1, c2, learn,
+                   traces_on, add):
     for c in prange(n_threads):
-        _rows(W, D, c * n_post // n_threads, (c + 1) * n_post // n_threads, err, pre_old, pre_new,
-              c1, c2, learn, traces_on, out, add)
+        _rows(y, wo, do, c * n_post // n_threads, (c + 1) * n_post // n_threads, n_pre, err, eo, old, new, po,
+              out, oo, c1, c2, learn, traces_on, add)
 
 
 # Matrices at least this large are swept by several threads when ip[I_THREADS] >= 2.
@@ -80,90 +90,86 @@ THREADED_MIN_WEIGHTS = 100_000
 
 
 @njit(cache=True, fastmath=_FAST)
-def _matrix_pass(y, wo, n_post, n_pre, err, pre_old, pre_new, eta, dt, inv_tau_w, traces_on, n_w,
-                 plastic, out, add, n_threads):
-    """out (+)= W(t+1) pre_new, updating W (and its trace) with eta err pre_old^T first.
-
-    W and its trace are taken as 2-D contiguous views (one per matrix, not per row)
-    so that LLVM vectorises the row loops; large matrices are split by rows over
-    ``n_threads`` threads (rows are independent, so the result does not change).
-    """
+def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
+                 plastic, out, oo, add, n_threads):
+    """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
+    eta err old^T first. Large matrices are split by rows over ``n_threads`` threads
+    (rows are independent, so the result does not change)."""
     learn = plastic and eta != 0.0
     c1 = dt * eta
     c2 = dt * inv_tau_w
-    W = y[wo:wo + n_post * n_pre].reshape((n_post, n_pre))
-    D = y[wo + n_w:wo + n_w + n_post * n_pre].reshape((n_post, n_pre)) if (learn and traces_on) else W
     if n_threads >= 2 and n_post * n_pre >= THREADED_MIN_WEIGHTS:
-        _rows_threaded(W, D, n_threads, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add)
+        _rows_threaded(y, wo, wo + n_w, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, c1, c2,
+                       learn, traces_on, add)
     else:
-        _rows(W, D, 0, n_post, err, pre_old, pre_new, c1, c2, learn, traces_on, out, add)
+        _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add)
 
 
 @njit(cache=True)
-def _bias_pass(y, bo, n, err, eta, dt, inv_tau_w, traces_on, n_w, plastic, out):
-    """Biases: weights from a presynaptic rate of 1; out += b(t+1)."""
+def _bias_pass(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, out, oo):
+    """Biases: weights from a presynaptic rate of 1; out[oo+i] += b_i(t+1)."""
     learn = plastic and eta != 0.0
     for i in range(n):
         if learn:
             if traces_on:
                 d = y[bo + n_w + i]
                 y[bo + i] += dt * eta * d
-                y[bo + n_w + i] = d + dt * inv_tau_w * (err[i] - d)
+                y[bo + n_w + i] = d + dt * inv_tau_w * (err[eo + i] - d)
             else:
-                y[bo + i] += dt * eta * err[i]
-        out[i] += y[bo + i]
+                y[bo + i] += dt * eta * err[eo + i]
+        out[oo + i] += y[bo + i]
 
 
-@njit(cache=True, inline="always")
-def _errors_batched(z, e_up, e_ip, pw, code, lay, lp, g_l, g_B, g_A, g_D):
-    """e_up = r_k - phi_k(vhat_B,k) and e_ip = r_I,k - phi_k+1(vhat_I,k) (eqs. 7-8) with one
-    :func:`~.rhs.phi_batch` over all neurons; the same operations and roundings per neuron
-    as the layer-by-layer :func:`~.rhs.phi_span`."""
+@njit(cache=True)
+def _neuron_index(lay, fp, n_pad):
+    """For the batched path, per neuron j in ``y`` order: the z offset of its dendritic
+    potential (v_B of a pyramidal cell, v_I of an interneuron), the z offset of its rate,
+    and the attenuation of eqs. 7-8 (g_B/(g_l+g_B+g_A), g_A = 0 at the output;
+    g_D/(g_l+g_D) for interneurons), computed in the state dtype as the layer-by-layer
+    path does. Padding columns get attenuation 0."""
     N = lay.shape[0] - 1
-    p_arg, p_out = pw[PW_ARG], pw[PW_OUT]
+    g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
+    vz = np.zeros(lay[0, L_UP_U], dtype=np.int64)
+    rz = np.zeros(lay[0, L_UP_U], dtype=np.int64)
+    att = np.zeros(n_pad, dtype=np.float64)
     aI = 1.0 * (g_D / (g_l + g_D))
     for k in range(1, N + 1):
-        att = 1.0 * (g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A)))
-        uo, vbo = lay[k, L_UP_U], lay[k, L_VB]
+        a = 1.0 * (g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A)))
+        uo = lay[k, L_UP_U]
         for i in range(lay[k, L_N]):
-            p_arg[uo + i] = att * z[vbo + i]
+            vz[uo + i], rz[uo + i], att[uo + i] = lay[k, L_VB] + i, lay[k, L_R] + i, a
         if k < N:
-            io, vio = lay[k, L_UI], lay[k, L_VI]
+            io = lay[k, L_UI]
             for i in range(lay[k + 1, L_N]):
-                p_arg[io + i] = aI * z[vio + i]
-    phi_batch(pw, code)
-    for k in range(1, N + 1):
-        uo, vbo, ro = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_R]
-        if lp[k, P_ETA_UP] != 0.0:
-            for i in range(lay[k, L_N]):
-                e_up[vbo + i] = p_out[uo + i]              # rounded to the state dtype first
-                e_up[vbo + i] = z[ro + i] - e_up[vbo + i]
-        if k < N and lp[k, P_ETA_IP] != 0.0:
-            io, vio, rio = lay[k, L_UI], lay[k, L_VI], lay[k, L_RI]
-            for i in range(lay[k + 1, L_N]):
-                e_ip[vio + i] = p_out[io + i]
-                e_ip[vio + i] = z[rio + i] - e_ip[vio + i]
+                vz[io + i], rz[io + i], att[io + i] = lay[k, L_VI] + i, lay[k, L_RI] + i, aI
+    return vz, rz, att
 
 
 @njit(cache=True, inline="always")
-def _rates_batched(y, x, out, pw, code, lay, ip):
+def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vz, rz, att):
+    """e = r_k - phi_k(vhat_B,k) at the v_B offsets and r_I,k - phi_k+1(vhat_I,k) at the v_I
+    offsets (eqs. 7-8), with one :func:`~.rhs.phi_batch` over all neurons; the same
+    operations and roundings per neuron as the layer-by-layer :func:`~.rhs.phi_span`."""
+    for j in range(vz.shape[0]):
+        p_arg[j] = att[j] * z[vz[j]]
+    phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
+    for j in range(vz.shape[0]):
+        v = vz[j]
+        e[v] = p_out[j]                    # rounded to the state dtype first
+        e[v] = z[rz[j]] - e[v]
+
+
+@njit(cache=True, inline="always")
+def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, rz, lay, ip):
     """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all neurons."""
-    N = lay.shape[0] - 1
-    p_arg, p_out = pw[PW_ARG], pw[PW_OUT]
-    for i in range(lay[0, L_UP_U]):          # the somatic potentials come first in y
-        p_arg[i] = y[i]
-    phi_batch(pw, code)
+    for j in range(rz.shape[0]):          # the somatic potentials come first in y
+        p_arg[j] = y[j]
+    phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
     r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
     for j in range(lay[0, L_N]):
         out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
-    for k in range(1, N + 1):
-        ro, uo = lay[k, L_R], lay[k, L_UP_U]
-        for i in range(lay[k, L_N]):
-            out[ro + i] = p_out[uo + i]
-        if k < N:
-            rio, io = lay[k, L_RI], lay[k, L_UI]
-            for i in range(lay[k + 1, L_N]):
-                out[rio + i] = p_out[io + i]
+    for j in range(rz.shape[0]):
+        out[rz[j]] = p_out[j]
 
 
 @njit(cache=True)
@@ -200,11 +206,15 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     rnew = zs
     code = phi_batch_setup(pw, lay, lp)
     batched = code >= 0 and (nth < 2 or n_neurons < THREADED_MIN_NEURONS)
+    p_arg, p_out, p_g, p_b, p_t = pw[PW_ARG], pw[PW_OUT], pw[PW_GAMMA], pw[PW_BETA], pw[PW_THETA]
+    vz, rz, att_n = _neuron_index(lay, fp, pw.shape[1])
+    if batched:
+        e_ip = e_up          # interneuron errors at the v_I offsets, disjoint from v_B's
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-        _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, z[rno:rno + nn], z[rno:rno + nn], fp[F_DT],
-                     fp[F_DT], fp[F_DT], False, n_w, False, v_td[vao:vao + nk], False, 0)
+        _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT], False,
+                     n_w, False, v_td, vao, False, 0)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
@@ -228,7 +238,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         # -- error signals at t (eqs. 7-10) -------------------------------------------
         if plastic:
             if batched:          # r_k - phi_k(vhat_B) and r_I,k - phi_k+1(vhat_I), all layers at once
-                _errors_batched(z, e_up, e_ip, pw, code, lay, lp, g_l, g_B, g_A, g_D)
+                _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vz, rz, att_n)
             for k in range(1, N + 1):
                 nk = lay[k, L_N]
                 vbo, ro = lay[k, L_VB], lay[k, L_R]
@@ -259,46 +269,37 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------
         if batched:
-            _rates_batched(y, x, rnew, pw, code, lay, ip)
+            _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rz, lay, ip)
         else:
             rates(y, x, rnew, lay, lp, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
-            vbo = lay[k, L_VB]
-            po = lay[k - 1, L_R]
-            _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up[vbo:vbo + nk], z[po:po + npv],
-                         rnew[po:po + npv], lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w, plastic,
-                         z[vbo:vbo + nk], False, nth)
+            vbo, po = lay[k, L_VB], lay[k - 1, L_R]
+            _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
+                         traces_on, n_w, plastic, z, vbo, False, nth)
             if lay[k, L_B_UP] >= 0:
-                _bias_pass(y, lay[k, L_B_UP], nk, e_up[vbo:vbo + nk], lp[k, P_ETA_UP], dtv, inv_tau_w,
-                           traces_on, n_w, plastic, z[vbo:vbo + nk])
+                _bias_pass(y, lay[k, L_B_UP], nk, e_up, vbo, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w,
+                           plastic, z, vbo)
             if k == N:
                 continue
             nn = lay[k + 1, L_N]
             vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
-            _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip[vio:vio + nn], z[ro:ro + nk], rnew[ro:ro + nk],
-                         lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic, z[vio:vio + nn], False, nth)
+            _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
+                         traces_on, n_w, plastic, z, vio, False, nth)
             if lay[k, L_B_IP] >= 0:
-                _bias_pass(y, lay[k, L_B_IP], nn, e_ip[vio:vio + nn], lp[k, P_ETA_IP], dtv, inv_tau_w,
-                           traces_on, n_w, plastic, z[vio:vio + nn])
-            _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn[vao:vao + nk], z[rno:rno + nn],
-                         rnew[rno:rno + nn], lp[k, P_ETA_DOWN], dtv, inv_tau_w, traces_on, n_w, plastic,
-                         v_td[vao:vao + nk], False, nth)
+                _bias_pass(y, lay[k, L_B_IP], nn, e_ip, vio, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w,
+                           plastic, z, vio)
+            _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
+                         inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, nth)
             for i in range(nk):
                 z[vao + i] = v_td[vao + i]
-            _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi[vao:vao + nk], z[rio:rio + nn], rnew[rio:rio + nn],
-                         lp[k, P_ETA_PI], dtv, inv_tau_w, traces_on, n_w, plastic, z[vao:vao + nk], True, nth)
+            _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
+                         traces_on, n_w, plastic, z, vao, True, nth)
         # -- rates of t+1 become current -----------------------------------------------------
         r0o = lay[0, L_R]
         for j in range(n0):
             z[r0o + j] = rnew[r0o + j]
-        for k in range(1, N + 1):
-            ro = lay[k, L_R]
-            for i in range(lay[k, L_N]):
-                z[ro + i] = rnew[ro + i]
-            if k < N:
-                rio = lay[k, L_RI]
-                for i in range(lay[k + 1, L_N]):
-                    z[rio + i] = rnew[rio + i]
+        for j in range(n_neurons):
+            z[rz[j]] = rnew[rz[j]]
     return n_steps, STATUS_OK, n_rec

@@ -69,7 +69,7 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
             out[i] += acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)   # not inlined: one compiled copy of the four vectorised loops, not one per call site
 def _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, i0, i1):
     """out[oo+i] = phi_k(scale src[so+i]) (or base[bo+i] minus it), i0 <= i < i1.
 
@@ -140,11 +140,11 @@ def phi_batch_setup(pw, lay, lp):
     return code
 
 
-@njit(cache=True, inline="always")
-def phi_batch(pw, code):
-    """pw[OUT] = phi(pw[ARG]) over all columns: one straight loop that LLVM vectorises,
-    instead of one short loop (mostly its scalar remainder) per layer."""
-    a, o, g, b, t = pw[PW_ARG], pw[PW_OUT], pw[PW_GAMMA], pw[PW_BETA], pw[PW_THETA]
+@njit(cache=True)
+def phi_batch(a, o, g, b, t, code):
+    """o = phi(a) over whole rows of the ``pw`` scratch (a, o, g, b, t = its rows PW_ARG,
+    PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
+    of one short loop (mostly its scalar remainder) per layer."""
     if code == 3:
         for i in range(a.shape[0]):
             o[i] = phi(a[i], 3, g[i], b[i], t[i])
