@@ -235,10 +235,34 @@ def test_dendritic_step_is_eta_duration_G():
     assert not dW["down1"].any()
 
 
+def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
+    """With ``anneal`` each update is the constant-rate update scaled by 1 - anneal u / U:
+    replaying the recorded batches with a constant-rate learner and that factor applied to
+    its update by hand gives the same weights."""
+    from dendrosim.learners import run
+    from dendrosim.learners.runner import _batch
+    cfg = _konishi_cfg("bp", eta=0.05, batch_size=16, anneal=0.75)
+    cfg = config.from_dict({**cfg.to_dict(), "task": {"kind": "reward", "n_trials": 64}})
+    res = run(cfg)
+    opts, net, task, lrn = setup(cfg)
+    U = 4
+    for u in range(U):
+        X, T, _ = _batch(task, 16 * u, 16 * u + 16)
+        before = {k: v.copy() for k, v in net.weights().items()}
+        lrn.step(X, T)
+        f = 1.0 - 0.75 * u / U
+        for k, w in net.weights().items():
+            w[...] = before[k] + f * (w - before[k])
+    for k, w in net.weights().items():
+        np.testing.assert_allclose(res.weights[-1][k], w, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(res.weights[-1]["up2"], run(config.from_dict(
+        {**cfg.to_dict(), "learner": {**cfg.learner, "anneal": 0.0}})).weights[-1]["up2"])
+
+
 @pytest.mark.parametrize("key,value", [("rule", "sgd"), ("eta", -1.0), ("eta", [0.1]), ("batch_size", 0),
                                        ("post_factor", "tanh"), ("ex_percent", 120.0), ("wp_sigma", 0.0),
                                        ("steady", "three_sweep"), ("antithetic", 1), ("bogus", 1),
-                                       ("tol", "small")])
+                                       ("tol", "small"), ("anneal", 1.5), ("anneal", -0.1)])
 def test_bad_learner_keys_name_the_key(key, value):
     cfg = config.from_dict({"network": {"sizes": [4, 5, 3]}, "learner": {"rule": "bp", key: value}})
     with pytest.raises(ConfigError) as e:

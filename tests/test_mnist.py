@@ -106,20 +106,22 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
 
 
 # The one-epoch subset run: the microcircuit of fig3_mnist.toml (dendritic rule at the steady
-# state, fixed random top-down and PI weights, IP tracking) on 784-100-10 with mini-batches of 2,
-# rates from a search on the validation images (docs/reproduction/table_mnist.md). Measured on
-# all 10,000 test images after 2,500 updates: 9.5 % (seed 0), 10.4, 11.3, 10.9 % (seeds 1-3).
-# The 10 % is at the ceiling of this loss and transfer function: plain BP on the same
-# net and data reaches 8.7-10.4 % at its best rates, so the bound is 13 % (chance: 90 %).
-# Session 3, validation error (mean of seeds 0-3): this setting 8.7 % (max 9.5 %; the test set
-# runs ~1-2 points higher); 784-100-10 at batch 1 with [15 | 30, 0.1-0.15] 9.0-9.1 %; 784-500-10 and
-# 784-200-10 11-17 %; the paper-size 784-500-500-10 with fig3_mnist.toml's rates 12.0 / 10.6 /
-# 11.7 % at batch 10 / 5 / 2 and 43 % at batch 1; sparse hidden rates (hidden_bias -2, -3)
-# unstable at the larger output rates they allow.
+# state, fixed random top-down and PI weights, IP tracking) on 784-500-10 with mini-batches of 2
+# and rates that fall linearly to 0 over the epoch ([learner] anneal = 1). Rates from a random
+# search on the 5,000 validation images (mean of seeds 0-3, then 0-7; sessions 3-4):
+#   784-100-10, [30, 0.15] / IP 0.2, constant rates (the setting before):   validation 8.7 %, test 10.7 %
+#   best of 250 random settings (hidden 100-800, init scale 0.03-0.5, eta_1 5-250, eta_2 0.005-0.5,
+#   batch 1/2/5, g_A = g_som 0.5/0.8), constant rates: 784-500-10, scale 0.081,
+#   [84.5, 0.016] / IP 0.0339, batch 2:                                      validation 7.8 %, test 9.7 %
+#   the same with anneal = 1 and the rates x1 / x1.5 / x2 / x3 / x4 / x6:     validation 7.8 / 7.4 /
+#   7.2 / 7.1 / 7.4 / 17.7 % (x6 unstable)
+#   x2 with anneal = 1 (used):                                               test 9.05 % (8.62-9.32 %, seeds 0-7)
+# Plain BP on 784-100-10 reaches 8.7-10.4 % on this data in one epoch: 10 % is near what a one-epoch
+# squared-error learner gets from 5,000 images.
 SUBSET_RUN = ["task.subset=5000", "task.epochs=1", "task.n_test=10000", "learner.test_every=100000",
-              "network.sizes=[784, 100, 10]", "plasticity.eta_up=[30.0, 0.15]", "plasticity.eta_IP=[0.2]",
-              "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]", "learner.batch_size=2",
-              "init.hidden_bias=0.0"]
+              "network.sizes=[784, 500, 10]", "init.scale=0.081", "plasticity.eta_up=[169.0, 0.032]",
+              "plasticity.eta_IP=[0.0678]", "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]",
+              "learner.batch_size=2", "learner.anneal=1.0", "init.hidden_bias=0.0"]
 
 
 def test_microcircuit_steady_state_learns_a_5000_image_subset():
@@ -138,7 +140,7 @@ def test_microcircuit_steady_state_learns_a_5000_image_subset():
     assert len(L) == 10_000
     err_ff = float(np.mean(np.argmax(runner.setup(cfg, net)[3].forward(X)[0][-1], axis=1) != L))
     err_ss = test_error(net, cfg, X, L)                     # exact steady state without target
-    assert err_ff < 0.13, err_ff
+    assert err_ff < 0.10, err_ff
     assert abs(err_ss - err_ff) < 0.01                       # still (nearly) self-predicting
     first = np.nanmean(res.trials["correct"][:500])
     last = np.nanmean(res.trials["correct"][-500:])

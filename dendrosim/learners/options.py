@@ -44,6 +44,8 @@ KEYS = {
     "tol": (1e-10, float, "exact steady state: max |change| of any potential"),
     "max_iter": (500, int, "exact steady state: max sweeps"),
     "duration": (1.0, float, "dendritic: Delta W = eta * duration * G (ms at the fixed point)"),
+    "anneal": (0.0, float, "learning rates fall linearly over the run by this fraction: the update u of U "
+                           "is scaled by 1 - anneal * u / U (0 = constant rates, 1 = towards 0)"),
     "weights_every": (0, int, "weight snapshot every m updates (0 = initial and final only)"),
     "test_every": (1, int, "evaluate the task's test set every m updates (if it has one)"),
     "trials": ("all", ("all", "scores"),
@@ -52,7 +54,7 @@ KEYS = {
 }
 
 POSITIVE = {"feedback_scale", "ex_b", "wp_sigma", "ramp_width", "tol"}
-NONNEG = {"post_noise", "error_noise", "bias_scale", "duration"}
+NONNEG = {"post_noise", "error_noise", "bias_scale", "duration", "anneal"}
 
 
 def options(cfg) -> dict:
@@ -94,6 +96,8 @@ def options(cfg) -> dict:
     for key in NONNEG:
         if o[key] < 0:
             raise ConfigError(f"learner.{key}", f"must be >= 0, got {o[key]!r}")
+    if o["anneal"] > 1:
+        raise ConfigError("learner.anneal", f"must be in [0, 1] (rates would turn negative), got {o['anneal']!r}")
     if not 0 <= o["ex_percent"] <= 100:
         raise ConfigError("learner.ex_percent", f"must be in [0, 100], got {o['ex_percent']!r}")
     for key in ("batch_size", "max_iter", "test_every"):

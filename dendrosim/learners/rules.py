@@ -55,6 +55,7 @@ class Learner:
         self.eta = [None] + [float(e) for e in self.eta]
         self.a = [None] + [circ.att(k) for k in range(1, N + 1)]
         self._fixed_noise = {}
+        self.rate_scale = 1.0        # set per update by the runner ([learner] anneal)
 
     # -- the attenuated feedforward net --------------------------------------------
     def forward(self, x):
@@ -134,7 +135,8 @@ class Learner:
 
     def apply(self, k, delta, r_prev):
         """W_k += eta a_k delta^T r_{k-1} (and the bias), batch-reduced."""
-        s = self.eta[k] * self.a[k] * (1.0 if self.o["reduce"] == "sum" else 1.0 / delta.shape[0])
+        s = self.rate_scale * self.eta[k] * self.a[k]
+        s *= 1.0 if self.o["reduce"] == "sum" else 1.0 / delta.shape[0]
         self.W.up[k] += s * (delta.T @ r_prev)
         if self.W.b_up[k] is not None:
             self.W.b_up[k] += s * delta.sum(axis=0)
@@ -264,7 +266,7 @@ class WP(Learner):
     def step(self, x, target):
         grads, y = self.estimate(x, target)
         for (k, p), gr in zip(self.params(), grads):
-            p -= self.eta[k] * gr
+            p -= self.rate_scale * self.eta[k] * gr
         return y
 
 
@@ -298,7 +300,7 @@ class Dendritic(Learner):
         # the prediction scored before the update: the free output (no teacher); in the
         # self-predicting state that is the attenuated feedforward output (the upward sweep)
         y = st.u[-1].copy() if target is None else st.out_ff
-        rates = {n: r * o["duration"] for n, r in self.rates.items()}
+        rates = {n: r * o["duration"] * self.rate_scale for n, r in self.rates.items()}
         steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W)
         return y
 

@@ -133,6 +133,7 @@ def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
     for u in range(n_upd):
         i0, i1 = u * bs, min(n, (u + 1) * bs)
         X, T, L = _batch(task, i0, i1)
+        learner.rate_scale = 1.0 - opts["anneal"] * u / n_upd
         y = learner.step(X, T)
         if not np.isfinite(y).all():     # non-finite weights show up in the next output
             bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
