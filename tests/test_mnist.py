@@ -110,8 +110,8 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
 # and rates that fall linearly to 0 over the epoch ([learner] anneal = 1). Rates from a random
 # search on the 5,000 validation images (mean of seeds 0-3, then 0-7; sessions 3-4):
 #   784-100-10, [30, 0.15] / IP 0.2, constant rates (the setting before):   validation 8.7 %, test 10.7 %
-#   best of 250 random settings (hidden 100-800, init scale 0.03-0.5, eta_1 5-250, eta_2 0.005-0.5,
-#   batch 1/2/5, g_A = g_som 0.5/0.8), constant rates: 784-500-10, scale 0.081,
+#   best of 203 random and grid settings (hidden 100-800, init scale 0.03-0.5, eta_1 5-250,
+#   eta_2 0.005-0.5, batch 1/2/5, g_A = g_som 0.5/0.8), constant rates: 784-500-10, scale 0.081,
 #   [84.5, 0.016] / IP 0.0339, batch 2:                                      validation 7.8 %, test 9.7 %
 #   the same with anneal = 1 and the rates x1 / x1.5 / x2 / x3 / x4 / x6:     validation 7.8 / 7.4 /
 #   7.2 / 7.1 / 7.4 / 17.7 % (x6 unstable)

@@ -97,7 +97,8 @@ def options(cfg) -> dict:
         if o[key] < 0:
             raise ConfigError(f"learner.{key}", f"must be >= 0, got {o[key]!r}")
     if o["anneal"] > 1:
-        raise ConfigError("learner.anneal", f"must be in [0, 1] (rates would turn negative), got {o['anneal']!r}")
+        raise ConfigError("learner.anneal", f"must be in [0, 1] (rates would turn negative), "
+                                            f"got {o['anneal']!r}")
     if not 0 <= o["ex_percent"] <= 100:
         raise ConfigError("learner.ex_percent", f"must be in [0, 100], got {o['ex_percent']!r}")
     for key in ("batch_size", "max_iter", "test_every"):
