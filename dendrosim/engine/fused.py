@@ -21,11 +21,12 @@ from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
-from .loop import STATUS_DIVERGED, STATUS_OK, _add_noise, _neurons_finite, _noisy_count, _record
+from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, _record
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
 from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, phi_batch,
                   phi_batch_setup, phi_span, rates, somatic_derivatives)
+from .rng import add_normals
 
 
 # Reductions (dot products) may be reassociated so that LLVM vectorises them: this
@@ -122,11 +123,11 @@ def _bias_pass(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, o
 
 @njit(cache=True)
 def _neuron_index(lay, fp, n_pad):
-    """For the batched path, per neuron j in ``y`` order: the z offset of its dendritic
-    potential (v_B of a pyramidal cell, v_I of an interneuron), the z offset of its rate,
-    and the attenuation of eqs. 7-8 (g_B/(g_l+g_B+g_A), g_A = 0 at the output;
-    g_D/(g_l+g_D) for interneurons), computed in the state dtype as the layer-by-layer
-    path does. Padding columns get attenuation 0."""
+    """Per neuron j in ``y`` order: the z offset of its dendritic potential (v_B of a
+    pyramidal cell, v_I of an interneuron), the z offset of its rate, and the attenuation
+    of eqs. 7-8 (g_B/(g_l+g_B+g_A), g_A = 0 at the output; g_D/(g_l+g_D) for interneurons),
+    computed in the state dtype (the same number for every neuron of a layer, used by the
+    batched and the layer-by-layer paths). Padding columns get attenuation 0."""
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     vz = np.zeros(lay[0, L_UP_U], dtype=np.int64)
@@ -194,7 +195,6 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
     n_noisy = _noisy_count(lay, ip)
     n_neurons = lay[0, L_UP_U]
-    g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     n0 = lay[0, L_N]
     y0 = lay[0, L_UP_U]
     nth = ip[I_THREADS]
@@ -243,14 +243,13 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                 nk = lay[k, L_N]
                 vbo, ro = lay[k, L_VB], lay[k, L_R]
                 if lp[k, P_ETA_UP] != 0.0 and not batched:   # r_k - phi_k(vhat_B)
-                    att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
-                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, 1.0 * att, k, lay, lp, nth)
+                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, att_n[lay[k, L_UP_U]], k, lay, lp, nth)
                 if k < N:
                     nn = lay[k + 1, L_N]
                     vio, vao = lay[k, L_VI], lay[k, L_VA]
                     if lp[k, P_ETA_IP] != 0.0 and not batched:
-                        aI = g_D / (g_l + g_D)
-                        phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, 1.0 * aI, k + 1, lay, lp, nth)
+                        phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, att_n[lay[k, L_UI]], k + 1,
+                                 lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
                         for i in range(nk):
                             e_pi[vao + i] = -z[vao + i]
@@ -264,7 +263,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             for j in range(n0):
                 y[y0 + j] += dt * ((x[j] - y[y0 + j]) / fp[F_TAU_IN])
         if sigma != 0.0:
-            _add_noise(y, n_noisy, scale, rng)
+            add_normals(y, n_noisy, scale, rng)
         if not _neurons_finite(y, n_neurons):
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------

@@ -35,11 +35,6 @@ def _noisy_count(lay, ip):
 
 
 @njit(cache=True)
-def _add_noise(y, n_noisy, scale, rng):
-    add_normals(y, n_noisy, scale, rng)
-
-
-@njit(cache=True)
 def _record(y, z, n_y, rec_src, out):
     for j in range(rec_src.shape[0]):
         s = rec_src[j]
@@ -113,7 +108,7 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                     rec_acc[j] = 0.0
                 n_rec += 1
         if sigma != 0.0:
-            _add_noise(y, n_noisy, scale, rng)
+            add_normals(y, n_noisy, scale, rng)
         if not _neurons_finite(y, n_neurons):
             return i + 1, STATUS_DIVERGED, n_rec
     return n_steps, STATUS_OK, n_rec
