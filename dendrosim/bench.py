@@ -4,6 +4,10 @@ Ratios hold on a noisy machine; absolute numbers do not. Every workload runs
 with noise on (sigma 0.1), the tau_w trace as stated, forward (up), IP and PI
 weights plastic and top-down fixed (the paper's setting), no recording.
 
+Small float64 networks are also timed against a hand-written compiled loop for that one
+network (:mod:`dendrosim.bench_floor`): the fastest this step gets without the engine's
+generality, in the same run.
+
 Run ``python scripts/bench.py`` or ``dendrosim bench`` (``--quick`` for small nets).
 """
 
@@ -16,13 +20,16 @@ import time
 import numpy as np
 
 from . import config
+from .bench_floor import floor_steps_per_second
 from .simulation import MemorySink, Simulation
 from .transfer import phi_np
 
 WORKLOADS = [
     # name, sizes, dtype, tau_w, quick
     ("30-20-10 f64", (30, 20, 10), "float64", 30.0, True),
+    ("30-20-10 f64 tau_w off", (30, 20, 10), "float64", 0.0, True),
     ("30-50-10 f64 (Fig 2)", (30, 50, 10), "float64", 30.0, True),
+    ("30-50-10 f64 tau_w off", (30, 50, 10), "float64", 0.0, True),
     ("30-50-10 f32", (30, 50, 10), "float32", 30.0, True),
     ("784-500-500-10 f32 tau_w off", (784, 500, 500, 10), "float32", 0.0, False),
     ("784-500-500-10 f32 tau_w on", (784, 500, 500, 10), "float32", 30.0, False),
@@ -276,19 +283,25 @@ def second_start_seconds():
 def main(quick=False, json_path=None, seconds=1.0) -> int:
     bw = copy_bandwidth_gbs()
     print(f"dendrosim bench: {platform.processor() or platform.machine()}, copy bandwidth {bw:.1f} GB/s")
-    print(f"{'workload':<32}{'engine steps/s':>16}{'numpy steps/s':>16}{'ratio':>9}{'GB/s':>8}")
+    print(f"{'workload':<32}{'engine steps/s':>16}{'numpy steps/s':>16}{'ratio':>9}{'GB/s':>8}"
+          f"{'hand loop':>12}{'engine/loop':>12}")
     results = []
     for name, sizes, dtype, tau_w, is_quick in WORKLOADS:
         if quick and not is_quick:
             continue
-        eng, ref = 0.0, 0.0
+        small = len(sizes) == 3 and dtype == "float64"
+        eng, ref, loop = 0.0, 0.0, 0.0
         for _ in range(ROUNDS):     # interleaved, best of each: a busy spell of the host hits both sides
             eng = max(eng, engine_steps_per_second(sizes, dtype, tau_w, seconds))
             ref = max(ref, numpy_steps_per_second(sizes, dtype, tau_w, seconds))
+            if small:
+                loop = max(loop, floor_steps_per_second(sizes, tau_w, seconds))
         gbs = eng * bytes_per_step(sizes, dtype, tau_w) / 1e9
-        print(f"{name:<32}{eng:>16,.0f}{ref:>16,.0f}{eng / ref:>9.1f}{gbs:>8.1f}", flush=True)
+        cmp = f"{loop:>12,.0f}{eng / loop:>12.2f}" if small else ""
+        print(f"{name:<32}{eng:>16,.0f}{ref:>16,.0f}{eng / ref:>9.1f}{gbs:>8.1f}{cmp}", flush=True)
         results.append(dict(workload=name, sizes=sizes, dtype=dtype, tau_w=tau_w, engine_steps_per_s=eng,
-                            numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs))
+                            numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs,
+                            hand_loop_steps_per_s=loop if small else None))
     from .io.bench_io import bench_recording
     rec = bench_recording(n_patterns=100 if quick else 500)
     print(f"{'30-50-10 recording u_P,v_A,u_I':<32}{rec['steps_per_s_hdf5']:>16,.0f}{rec['steps_per_s_none']:>16,.0f}"
