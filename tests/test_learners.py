@@ -235,6 +235,25 @@ def test_dendritic_step_is_eta_duration_G():
     assert not dW["down1"].any()
 
 
+def test_dendritic_bias_rate_scales_only_the_thresholds():
+    """``bias_rate`` f: the threshold updates (b_up, b_IP) are f times eta G, the weights' eta G."""
+    rng = np.random.default_rng(11)
+    cfg = config.from_dict({"network": {"sizes": [4, 5, 3], "transfer": "logistic", "bias": True},
+                            "plasticity": {"eta_up": [0.3, 0.2], "eta_IP": 0.1, "tau_w": 0.0},
+                            "simulation": {"integrator": "steady"},
+                            "learner": {"steady": "two_sweep", "bias_rate": 0.25}})
+    net = _net(cfg, rng)
+    circ = steady.Circuit(cfg)
+    lrn = make_learner("dendritic", net, circ, opt_mod.options(cfg), rng, cfg.plasticity)
+    X, T = rng.uniform(0, 1, (3, 4)), rng.uniform(-1, 1, (3, 3))
+    G = steady.plasticity(steady.two_sweep(net, circ, X, T), net, circ)
+    dW = _updates(lrn, X, T)
+    for name, eta in (("up1", 0.3), ("up2", 0.2), ("IP1", 0.1)):
+        np.testing.assert_allclose(dW[name], eta * G[name], rtol=1e-12, atol=1e-16)
+        assert np.abs(G["b_" + name]).max() > 1e-6
+        np.testing.assert_allclose(dW["b_" + name], 0.25 * eta * G["b_" + name], rtol=1e-12, atol=1e-16)
+
+
 def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
     """With ``anneal`` each update is the constant-rate update scaled by 1 - anneal u / U:
     replaying the recorded batches with a constant-rate learner and that factor applied to
@@ -262,7 +281,8 @@ def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
 @pytest.mark.parametrize("key,value", [("rule", "sgd"), ("eta", -1.0), ("eta", [0.1]), ("batch_size", 0),
                                        ("post_factor", "tanh"), ("ex_percent", 120.0), ("wp_sigma", 0.0),
                                        ("steady", "three_sweep"), ("antithetic", 1), ("bogus", 1),
-                                       ("tol", "small"), ("anneal", 1.5), ("anneal", -0.1)])
+                                       ("tol", "small"), ("anneal", 1.5), ("anneal", -0.1),
+                                       ("bias_rate", -1.0)])
 def test_bad_learner_keys_name_the_key(key, value):
     cfg = config.from_dict({"network": {"sizes": [4, 5, 3]}, "learner": {"rule": "bp", key: value}})
     with pytest.raises(ConfigError) as e:

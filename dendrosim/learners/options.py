@@ -44,6 +44,8 @@ KEYS = {
     "tol": (1e-10, float, "exact steady state: max |change| of any potential"),
     "max_iter": (500, int, "exact steady state: max sweeps"),
     "duration": (1.0, float, "dendritic: Delta W = eta * duration * G (ms at the fixed point)"),
+    "bias_rate": (1.0, float, "dendritic: rate of the learnable thresholds (b_up, and b_IP that tracks them) "
+                              "as a fraction of their layer's weight rate"),
     "anneal": (0.0, float, "learning rates fall linearly over the run by this fraction: the update u of U "
                            "is scaled by 1 - anneal * u / U (0 = constant rates, 1 = towards 0)"),
     "weights_every": (0, int, "weight snapshot every m updates (0 = initial and final only)"),
@@ -54,7 +56,7 @@ KEYS = {
 }
 
 POSITIVE = {"feedback_scale", "ex_b", "wp_sigma", "ramp_width", "tol"}
-NONNEG = {"post_noise", "error_noise", "bias_scale", "duration", "anneal"}
+NONNEG = {"post_noise", "error_noise", "bias_scale", "duration", "anneal", "bias_rate"}
 
 
 def options(cfg) -> dict:

@@ -283,10 +283,11 @@ class Dendritic(Learner):
         p = plasticity
         N = self.N
         self.rates = {}
+        fb = opts["bias_rate"]
         for k in range(1, N + 1):
-            self.rates[f"up{k}"] = self.rates[f"b_up{k}"] = p.eta_up[k - 1]
+            self.rates[f"up{k}"], self.rates[f"b_up{k}"] = p.eta_up[k - 1], fb * p.eta_up[k - 1]
         for k in range(1, N):
-            self.rates[f"IP{k}"] = self.rates[f"b_IP{k}"] = p.eta_IP[k - 1]
+            self.rates[f"IP{k}"], self.rates[f"b_IP{k}"] = p.eta_IP[k - 1], fb * p.eta_IP[k - 1]
             self.rates[f"PI{k}"] = p.eta_PI[k - 1]
             self.rates[f"down{k}"] = p.eta_down[k - 1]
         if all(p.eta_PI[k - 1] == 0 and p.eta_down[k - 1] == 0 for k in range(1, N)):
