@@ -100,21 +100,23 @@ class Layout:
         n_y = off + (n_w if traces else 0)
         for k, name in enumerate(transfers, start=1):
             lay[k, L_TRANSFER] = TRANSFER_CODES[name]
-        zo = 0
-        lay[0, L_R] = zo                                # r of layer 0 = r_0
-        zo += sizes[0]
+        # z: r_0, then the dendritic potential each neuron's error compares with (v_B of a
+        # pyramidal cell, v_I of an interneuron) and then every rate, both in the neuron order
+        # of y, then the apical potentials: the fused kernel sweeps each block in one loop.
+        n_neurons = lay[0, L_UP_U]
+        lay[0, L_R] = 0                                 # r of layer 0 = r_0
+        vb0 = sizes[0]
+        r0 = vb0 + n_neurons
         for k in range(1, N + 1):
-            lay[k, L_VB] = zo
-            zo += sizes[k]
-            lay[k, L_R] = zo
-            zo += sizes[k]
+            lay[k, L_VB] = vb0 + lay[k, L_UP_U]
+            lay[k, L_R] = r0 + lay[k, L_UP_U]
             if k < N:
-                lay[k, L_VA] = zo
-                zo += sizes[k]
-                lay[k, L_VI] = zo
-                zo += sizes[k + 1]
-                lay[k, L_RI] = zo
-                zo += sizes[k + 1]
+                lay[k, L_VI] = vb0 + lay[k, L_UI]
+                lay[k, L_RI] = r0 + lay[k, L_UI]
+        zo = r0 + n_neurons
+        for k in range(1, N):
+            lay[k, L_VA] = zo
+            zo += sizes[k]
         lay[0, Z_INPUT_COL] = zo
         zo += sizes[0]
         lay[0, Z_TARGET_COL] = zo

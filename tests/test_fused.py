@@ -83,3 +83,27 @@ def test_threaded_sweeps_are_bit_identical_to_serial(dtype):
         out.append((sim.net.y.copy(), np.concatenate(sink.rows)))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+@pytest.mark.parametrize("sizes", [(4, 3), (5, 4, 3), (3, 6, 5, 4, 2)])
+def test_z_blocks_follow_y_order(sizes):
+    """The fused kernel reads v_B / v_I and the rates of all neurons as two blocks of z in the
+    neuron order of y (one loop each); every z slot belongs to exactly one variable."""
+    from dendrosim.network import (L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, Z_INPUT_COL,
+                                   Z_TARGET_COL, Layout)
+    lay = Layout.build(sizes, ["soft_relu"] * (len(sizes) - 1)).lay
+    N, n = len(sizes) - 1, lay[0, L_UP_U]
+    vb0, r0 = lay[1, L_VB] - lay[1, L_UP_U], lay[1, L_R] - lay[1, L_UP_U]
+    assert r0 == vb0 + n
+    slots = [range(lay[0, L_R], lay[0, L_R] + sizes[0]), range(lay[0, Z_INPUT_COL], lay[0, Z_INPUT_COL] + sizes[0]),
+             range(lay[0, Z_TARGET_COL], lay[0, Z_TARGET_COL] + sizes[N])]
+    for k in range(1, N + 1):
+        assert (lay[k, L_VB], lay[k, L_R]) == (vb0 + lay[k, L_UP_U], r0 + lay[k, L_UP_U])
+        slots += [range(lay[k, L_VB], lay[k, L_VB] + sizes[k]), range(lay[k, L_R], lay[k, L_R] + sizes[k])]
+        if k < N:
+            assert (lay[k, L_VI], lay[k, L_RI]) == (vb0 + lay[k, L_UI], r0 + lay[k, L_UI])
+            slots += [range(lay[k, L_VA], lay[k, L_VA] + sizes[k]),
+                      range(lay[k, L_VI], lay[k, L_VI] + sizes[k + 1]),
+                      range(lay[k, L_RI], lay[k, L_RI] + sizes[k + 1])]
+    used = sorted(i for s in slots for i in s)
+    assert used == list(range(Layout.build(sizes, ["soft_relu"] * N).n_z))

@@ -122,55 +122,71 @@ def _bias_pass(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, o
 
 
 @njit(cache=True)
-def _neuron_index(lay, fp, n_pad):
-    """Per neuron j in ``y`` order: the z offset of its dendritic potential (v_B of a
-    pyramidal cell, v_I of an interneuron), the z offset of its rate, and the attenuation
-    of eqs. 7-8 (g_B/(g_l+g_B+g_A), g_A = 0 at the output; g_D/(g_l+g_D) for interneurons),
-    computed in the state dtype (the same number for every neuron of a layer, used by the
-    batched and the layer-by-layer paths). Padding columns get attenuation 0."""
+def _attenuation(lay, fp, n_pad):
+    """The attenuation of eqs. 7-8 per neuron j in ``y`` order: g_B/(g_l+g_B+g_A) for a
+    pyramidal cell (g_A = 0 at the output), g_D/(g_l+g_D) for an interneuron, computed in
+    the state dtype (the same number for every neuron of a layer, used by the batched and
+    the layer-by-layer paths). Padding columns get 0."""
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
-    vz = np.zeros(lay[0, L_UP_U], dtype=np.int64)
-    rz = np.zeros(lay[0, L_UP_U], dtype=np.int64)
     att = np.zeros(n_pad, dtype=np.float64)
     aI = 1.0 * (g_D / (g_l + g_D))
     for k in range(1, N + 1):
         a = 1.0 * (g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A)))
-        uo = lay[k, L_UP_U]
         for i in range(lay[k, L_N]):
-            vz[uo + i], rz[uo + i], att[uo + i] = lay[k, L_VB] + i, lay[k, L_R] + i, a
+            att[lay[k, L_UP_U] + i] = a
         if k < N:
-            io = lay[k, L_UI]
             for i in range(lay[k + 1, L_N]):
-                vz[io + i], rz[io + i], att[io + i] = lay[k, L_VI] + i, lay[k, L_RI] + i, aI
-    return vz, rz, att
+                att[lay[k, L_UI] + i] = aI
+    return att
 
 
 @njit(cache=True, inline="always")
-def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vz, rz, att):
+def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, n):
     """e = r_k - phi_k(vhat_B,k) at the v_B offsets and r_I,k - phi_k+1(vhat_I,k) at the v_I
-    offsets (eqs. 7-8), with one :func:`~.rhs.phi_batch` over all neurons; the same
+    offsets (eqs. 7-8), with one :func:`~.rhs.phi_batch` over all ``n`` neurons, whose v_B / v_I
+    and rates are the blocks z[vb0:vb0+n] and z[r0:r0+n] in y order (network.Layout); the same
     operations and roundings per neuron as the layer-by-layer :func:`~.rhs.phi_span`."""
-    for j in range(vz.shape[0]):
-        p_arg[j] = att[j] * z[vz[j]]
+    v, r = np.uint64(vb0), np.uint64(r0)     # unsigned: no wraparound test, the loops vectorise
+    for jj in range(n):
+        j = np.uint64(jj)
+        p_arg[j] = att[j] * z[v + j]
     phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
-    for j in range(vz.shape[0]):
-        v = vz[j]
-        e[v] = p_out[j]                    # rounded to the state dtype first
-        e[v] = z[rz[j]] - e[v]
+    for jj in range(n):
+        j = np.uint64(jj)
+        e[v + j] = p_out[j]                      # rounded to the state dtype first
+        e[v + j] = z[r + j] - e[v + j]
 
 
 @njit(cache=True, inline="always")
-def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, rz, lay, ip):
-    """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all neurons."""
-    for j in range(rz.shape[0]):          # the somatic potentials come first in y
+def _copy_block(dst, src, o, n):
+    """dst[o:o+n] = src[o:o+n] (unsigned offsets, no view)."""
+    o = np.uint64(o)
+    for jj in range(n):
+        j = np.uint64(jj)
+        dst[o + j] = src[o + j]
+
+
+@njit(cache=True, inline="always")
+def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, ip):
+    """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all ``n`` neurons (their
+    rates are the block out[r0:r0+n] in y order)."""
+    for j in range(n):                    # the somatic potentials come first in y
         p_arg[j] = y[j]
     phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
-    r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
-    for j in range(lay[0, L_N]):
-        out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
-    for j in range(rz.shape[0]):
-        out[rz[j]] = p_out[j]
+    r0o, y0 = np.uint64(lay[0, L_R]), np.uint64(lay[0, L_UP_U])
+    if ip[I_TAU_IN_ON] == 1:              # tested once: stores to out could alias ip
+        for jj in range(lay[0, L_N]):
+            j = np.uint64(jj)
+            out[r0o + j] = y[y0 + j]
+    else:
+        for jj in range(lay[0, L_N]):
+            j = np.uint64(jj)
+            out[r0o + j] = x[j]
+    r = np.uint64(r0)
+    for jj in range(n):
+        j = np.uint64(jj)
+        out[r + j] = p_out[j]
 
 
 @njit(cache=True)
@@ -197,6 +213,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     n_neurons = lay[0, L_UP_U]
     n0 = lay[0, L_N]
     y0 = lay[0, L_UP_U]
+    uy0 = np.uint64(y0)
+    tau_in_on = ip[I_TAU_IN_ON] == 1        # read once: the loops' stores could alias ip and fp
+    tau_in = fp[F_TAU_IN]
     nth = ip[I_THREADS]
     e_up = work[0]          # error at v_B offsets
     e_ip = work[1]          # error at v_I offsets
@@ -207,7 +226,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     code = phi_batch_setup(pw, lay, lp)
     batched = code >= 0 and (nth < 2 or n_neurons < THREADED_MIN_NEURONS)
     p_arg, p_out, p_g, p_b, p_t = pw[PW_ARG], pw[PW_OUT], pw[PW_GAMMA], pw[PW_BETA], pw[PW_THETA]
-    vz, rz, att_n = _neuron_index(lay, fp, pw.shape[1])
+    att_n = _attenuation(lay, fp, pw.shape[1])
+    vb0 = lay[1, L_VB] - lay[1, L_UP_U]   # blocks of v_B / v_I and of rates in z (network.Layout)
+    rb0 = lay[1, L_R] - lay[1, L_UP_U]
     if batched:
         e_ip = e_up          # interneuron errors at the v_I offsets, disjoint from v_B's
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
@@ -238,7 +259,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         # -- error signals at t (eqs. 7-10) -------------------------------------------
         if plastic:
             if batched:          # r_k - phi_k(vhat_B) and r_I,k - phi_k+1(vhat_I), all layers at once
-                _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vz, rz, att_n)
+                _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0, rb0, att_n, n_neurons)
             for k in range(1, N + 1):
                 nk = lay[k, L_N]
                 vbo, ro = lay[k, L_VB], lay[k, L_R]
@@ -259,16 +280,17 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         somatic_derivatives(y, z, rnew, tgt, has_tgt, lay, fp, ip)    # rnew: scratch for du
         for i in range(n_neurons):
             y[i] += dt * rnew[i]
-        if ip[I_TAU_IN_ON] == 1:
-            for j in range(n0):
-                y[y0 + j] += dt * ((x[j] - y[y0 + j]) / fp[F_TAU_IN])
+        if tau_in_on:
+            for jj in range(n0):
+                j = np.uint64(jj)
+                y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
         if sigma != 0.0:
             add_normals(y, n_noisy, scale, rng)
         if not _neurons_finite(y, n_neurons):
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------
         if batched:
-            _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rz, lay, ip)
+            _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, n_neurons, lay, ip)
         else:
             rates(y, x, rnew, lay, lp, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
@@ -299,6 +321,5 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         r0o = lay[0, L_R]
         for j in range(n0):
             z[r0o + j] = rnew[r0o + j]
-        for j in range(n_neurons):
-            z[rz[j]] = rnew[rz[j]]
+        _copy_block(z, rnew, rb0, n_neurons)
     return n_steps, STATUS_OK, n_rec

@@ -178,27 +178,40 @@ def rates(y, x, out, lay, lp, ip):
 @njit(cache=True)
 def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
     """du/dt of every pyramidal soma and interneuron (eqs. 1-2) into ``out`` at the y offsets,
-    from the state ``y`` and its dendritic potentials ``z``."""
+    from the state ``y`` and its dendritic potentials ``z``.
+
+    Offsets are read into locals before each loop and used unsigned: numba tells LLVM
+    nothing about aliasing, so a ``lay[...]`` read inside a loop that stores to ``out``
+    is repeated every iteration, and signed offsets carry a wraparound test; either keeps
+    the loop from vectorising."""
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
     E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
     mode = ip[I_NUDGING]
     for k in range(1, N + 1):
-        uo, vbo, nk = lay[k, L_UP_U], lay[k, L_VB], lay[k, L_N]
-        for i in range(nk):
-            u = y[uo + i]
-            du = -g_l * u + g_B * (z[vbo + i] - u)
-            if k < N:
-                du += g_A * (z[lay[k, L_VA] + i] - u)
-            elif has_tgt:
-                du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
-            out[uo + i] = du
-        if k < N:  # interneurons, nudged by the pyramidal cells of layer k+1
-            io, vio, nn, un = lay[k, L_UI], lay[k, L_VI], lay[k + 1, L_N], lay[k + 1, L_UP_U]
-            for i in range(nn):
+        uo, vbo, nk = np.uint64(lay[k, L_UP_U]), np.uint64(lay[k, L_VB]), lay[k, L_N]
+        if k < N:
+            vao = np.uint64(lay[k, L_VA])
+            for ii in range(nk):
+                i = np.uint64(ii)
+                u = y[uo + i]
+                out[uo + i] = -g_l * u + g_B * (z[vbo + i] - u) + g_A * (z[vao + i] - u)
+            # interneurons, nudged by the pyramidal cells of layer k+1
+            io, vio, nn = np.uint64(lay[k, L_UI]), np.uint64(lay[k, L_VI]), lay[k + 1, L_N]
+            un = np.uint64(lay[k + 1, L_UP_U])
+            for ii in range(nn):
+                i = np.uint64(ii)
                 u = y[io + i]
                 out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
                                + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+        else:
+            for ii in range(nk):
+                i = np.uint64(ii)
+                u = y[uo + i]
+                du = -g_l * u + g_B * (z[vbo + i] - u)
+                if has_tgt:
+                    du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
+                out[uo + i] = du
 
 
 @njit(cache=True)
