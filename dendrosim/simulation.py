@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import config as config_mod
-from .engine.fused import run_block_euler
+from .engine.fused import run_block_euler, threads_arg
 from .engine.loop import STATUS_DIVERGED, run_block, sample_now, workspace
 from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
@@ -209,7 +209,8 @@ class Simulation:
             while done_in_seg < seg.steps:
                 n = self._next_block(block, seg.steps - done_in_seg)
                 step0 = st.step
-                n_done, status, n_rec = self._kernel(*self._kernel_args(x, tgt, has, n, done_in_seg, buf))
+                n_done, status, n_rec = self._kernel(*self._kernel_args(x, tgt, has, n, done_in_seg, buf),
+                                                     *self._threads())
                 done_in_seg += n_done
                 self._after_block(sink, step0, n_done, status, n_rec, buf, progress)
             self._end_segment(sink, seg)
@@ -233,6 +234,10 @@ class Simulation:
         if w_every:   # stop on the weight-snapshot grid
             n = min(n, w_every - self.state.step % w_every)
         return n
+
+    def _threads(self) -> tuple:
+        """The fused kernel's ``threads`` argument (fused.threads_arg); none for the generic one."""
+        return threads_arg(self.layout, self.ip) if self._kernel is run_block_euler else ()
 
     def _kernel_args(self, x, tgt, has, n, done_in_seg, buf):
         st, ws, rc = self.state, self.ws, self.cfg.record

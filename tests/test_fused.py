@@ -107,3 +107,20 @@ def test_z_blocks_follow_y_order(sizes):
                       range(lay[k, L_RI], lay[k, L_RI] + sizes[k + 1])]
     used = sorted(i for s in slots for i in s)
     assert used == list(range(Layout.build(sizes, ["soft_relu"] * N).n_z))
+
+
+def test_threaded_kernel_only_for_matrices_worth_splitting():
+    """Small nets get the serial kernel even when threads are available (a parallel call in the
+    step loop costs time even untaken); nets with a matrix of >= THREADED_MIN_WEIGHTS get them."""
+    from dendrosim.engine.fused import THREADED_MIN_WEIGHTS, threads_arg
+    from dendrosim.engine.params import I_THREADS
+    small = Simulation(make_cfg((30, 20, 10)))
+    small.ip[I_THREADS] = 2
+    assert small._threads() == ()
+    big = Simulation(make_cfg((400, 300, 5)))
+    assert 400 * 300 >= THREADED_MIN_WEIGHTS
+    big.ip[I_THREADS] = 2
+    assert big._threads() == (2,)
+    big.ip[I_THREADS] = 1
+    assert threads_arg(big.layout, big.ip) == ()
+    assert Simulation(make_cfg((400, 300, 5)), fused=False)._threads() == ()

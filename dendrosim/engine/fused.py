@@ -106,6 +106,26 @@ def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w
         _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add)
 
 
+@njit(cache=True, fastmath=_FAST)
+def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
+                        plastic, out, oo, add):
+    """:func:`_matrix_pass` on this thread only. The kernel's small-network specialisation
+    calls this one: a call that may start threads, even one never taken, costs ~7 % of a
+    30-20-10 step."""
+    learn = plastic and eta != 0.0
+    _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, dt * eta, dt * inv_tau_w, learn,
+          traces_on, add)
+
+
+def threads_arg(layout, ip) -> tuple:
+    """The trailing ``threads`` argument of :func:`run_block_euler`: (n,) when ``ip`` asks for
+    n >= 2 threads and some matrix is large enough to be split, else () (the serial kernel)."""
+    n = int(ip[I_THREADS])
+    lay, N = layout.lay, layout.depth
+    biggest = max(lay[k, L_N] * max(lay[k - 1, L_N], lay[k + 1, L_N] if k < N else 0) for k in range(1, N + 1))
+    return (n,) if n >= 2 and biggest >= THREADED_MIN_WEIGHTS else ()
+
+
 @njit(cache=True)
 def _bias_pass(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, out, oo):
     """Biases: weights from a presynaptic rate of 1; out[oo+i] += b_i(t+1)."""
@@ -192,8 +212,12 @@ def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, ip)
 @njit(cache=True)
 def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                     lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
-                    z, zs, work, err, one, h, pw):
+                    z, zs, work, err, one, h, pw, threads=None):
     """Fused explicit-Euler version of :func:`dendrosim.engine.loop.run_block`.
+
+    ``threads``: None (omitted) compiles the serial kernel; an int >= 2 the one that sweeps
+    matrices of at least ``THREADED_MIN_WEIGHTS`` weights on that many threads
+    (:func:`threads_arg`). The two give the same results.
 
     ``zs`` holds the rates of step t+1 while the weights are swept; ``work[0]``
     holds the error signals e (post factors of eqs. 7-10) at the offsets of z.
@@ -234,8 +258,8 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-        _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT], False,
-                     n_w, False, v_td, vao, False, 0)
+        _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT],
+                            False, n_w, False, v_td, vao, False)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
@@ -297,8 +321,12 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
             vbo, po = lay[k, L_VB], lay[k - 1, L_R]
-            _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
-                         traces_on, n_w, plastic, z, vbo, False, nth)
+            if threads is None:      # decided at compile time: this branch is pruned in the threaded kernel
+                _matrix_pass_serial(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
+                                    inv_tau_w, traces_on, n_w, plastic, z, vbo, False)
+            else:
+                _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
+                             traces_on, n_w, plastic, z, vbo, False, threads)
             if lay[k, L_B_UP] >= 0:
                 _bias_pass(y, lay[k, L_B_UP], nk, e_up, vbo, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w,
                            plastic, z, vbo)
@@ -306,17 +334,29 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                 continue
             nn = lay[k + 1, L_N]
             vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
-            _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
-                         traces_on, n_w, plastic, z, vio, False, nth)
+            if threads is None:
+                _matrix_pass_serial(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
+                                    inv_tau_w, traces_on, n_w, plastic, z, vio, False)
+            else:
+                _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
+                             traces_on, n_w, plastic, z, vio, False, threads)
             if lay[k, L_B_IP] >= 0:
                 _bias_pass(y, lay[k, L_B_IP], nn, e_ip, vio, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w,
                            plastic, z, vio)
-            _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
-                         inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, nth)
+            if threads is None:
+                _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
+                                    inv_tau_w, traces_on, n_w, plastic, v_td, vao, False)
+            else:
+                _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
+                             inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, threads)
             for i in range(nk):
                 z[vao + i] = v_td[vao + i]
-            _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
-                         traces_on, n_w, plastic, z, vao, True, nth)
+            if threads is None:
+                _matrix_pass_serial(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv,
+                                    inv_tau_w, traces_on, n_w, plastic, z, vao, True)
+            else:
+                _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
+                             traces_on, n_w, plastic, z, vao, True, threads)
         # -- rates of t+1 become current -----------------------------------------------------
         r0o = lay[0, L_R]
         for j in range(n0):
