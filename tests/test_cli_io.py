@@ -35,7 +35,7 @@ every = 5
 variables = ["u_P", "v_A", "u_I", "r"]
 weights_every = 1000
 """
-N_LONG = 5000          # 1M steps: a few seconds on this machine
+N_LONG = 15000         # 3M steps, several seconds: the signal tests must catch it running
 
 DIVERGING_TOML = """
 [network]
