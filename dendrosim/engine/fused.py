@@ -91,30 +91,28 @@ THREADED_MIN_WEIGHTS = 100_000
 
 
 @njit(cache=True, fastmath=_FAST)
-def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
-                 plastic, out, oo, add, n_threads):
-    """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
-    eta err old^T first. Large matrices are split by rows over ``n_threads`` threads
-    (rows are independent, so the result does not change)."""
-    learn = plastic and eta != 0.0
-    c1 = dt * eta
-    c2 = dt * inv_tau_w
-    if n_threads >= 2 and n_post * n_pre >= THREADED_MIN_WEIGHTS:
-        _rows_threaded(y, wo, wo + n_w, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, c1, c2,
-                       learn, traces_on, add)
-    else:
-        _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add)
-
-
-@njit(cache=True, fastmath=_FAST)
 def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
                         plastic, out, oo, add):
-    """:func:`_matrix_pass` on this thread only. The kernel's small-network specialisation
-    calls this one: a call that may start threads, even one never taken, costs ~7 % of a
-    30-20-10 step."""
+    """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
+    eta err old^T first, on this thread. The kernel's serial specialisation calls this one
+    directly: a call that may start threads, even one never taken, costs ~7 % of a 30-20-10
+    step (an inlined helper choosing between the two was not pruned and gave it back)."""
     learn = plastic and eta != 0.0
     _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, dt * eta, dt * inv_tau_w, learn,
           traces_on, add)
+
+
+@njit(cache=True, fastmath=_FAST)
+def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
+                 plastic, out, oo, add, n_threads):
+    """:func:`_matrix_pass_serial`, with large matrices split by rows over ``n_threads``
+    threads (rows are independent, so the result does not change)."""
+    if n_threads >= 2 and n_post * n_pre >= THREADED_MIN_WEIGHTS:
+        _rows_threaded(y, wo, wo + n_w, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, dt * eta,
+                       dt * inv_tau_w, plastic and eta != 0.0, traces_on, add)
+    else:
+        _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
+                            plastic, out, oo, add)
 
 
 def threads_arg(layout, ip) -> tuple:
