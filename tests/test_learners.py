@@ -254,6 +254,43 @@ def test_dendritic_bias_rate_scales_only_the_thresholds():
         np.testing.assert_allclose(dW["b_" + name], 0.25 * eta * G["b_" + name], rtol=1e-12, atol=1e-16)
 
 
+def test_dendritic_exposures_re_solve_the_steady_state_between_updates():
+    """``exposures`` n: n updates of eta G / n, each G taken at the steady state of the weights
+    the previous update left (replayed here by hand), scored on the output before the first."""
+    rng = np.random.default_rng(12)
+    cfg = config.from_dict({"network": {"sizes": [4, 5, 3], "transfer": "logistic", "bias": True},
+                            "plasticity": {"eta_up": [0.6, 0.4], "eta_IP": 0.3, "eta_PI": 0.1, "tau_w": 0.0},
+                            "simulation": {"integrator": "steady"},
+                            "learner": {"steady": "two_sweep", "exposures": 3}})
+    net = _net(cfg, rng)
+    circ = steady.Circuit(cfg)
+    init = {name: w.copy() for name, w in net.weights().items()}
+    ref = Network(net.layout)
+    for name, w in init.items():
+        ref.w(name)[...] = w
+    lrn = make_learner("dendritic", net, circ, opt_mod.options(cfg), rng, cfg.plasticity)
+    X, T = rng.uniform(0, 1, (3, 4)), rng.uniform(-1, 1, (3, 3))
+    y = lrn.step(X, T)
+    rates = {"up1": 0.6, "up2": 0.4, "IP1": 0.3, "PI1": 0.1}
+    for i in range(3):
+        st = steady.two_sweep(ref, circ, X, T)
+        if i == 0:
+            np.testing.assert_allclose(y, st.out_ff, rtol=1e-14)
+        G = steady.plasticity(st, ref, circ)
+        for name, eta in rates.items():
+            ref.w(name)[...] += eta / 3 * G[name]
+            if "b_" + name in G:
+                ref.w("b_" + name)[...] += eta / 3 * G["b_" + name]
+    for name in rates:
+        np.testing.assert_allclose(net.w(name), ref.w(name), rtol=1e-12, atol=1e-15)
+    # not a no-op: one update at the full rate (G at the initial weights only) ends elsewhere
+    one = Network(net.layout)
+    for name, w in init.items():
+        one.w(name)[...] = w
+    G0 = steady.plasticity(steady.two_sweep(one, circ, X, T), one, circ)
+    assert np.abs(init["up1"] + 0.6 * G0["up1"] - net.w("up1")).max() > 1e-3 * np.abs(0.6 * G0["up1"]).max()
+
+
 def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
     """With ``anneal`` each update is the constant-rate update scaled by 1 - anneal u / U:
     replaying the recorded batches with a constant-rate learner and that factor applied to
@@ -282,7 +319,7 @@ def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
                                        ("post_factor", "tanh"), ("ex_percent", 120.0), ("wp_sigma", 0.0),
                                        ("steady", "three_sweep"), ("antithetic", 1), ("bogus", 1),
                                        ("tol", "small"), ("anneal", 1.5), ("anneal", -0.1),
-                                       ("bias_rate", -1.0)])
+                                       ("bias_rate", -1.0), ("exposures", 0)])
 def test_bad_learner_keys_name_the_key(key, value):
     cfg = config.from_dict({"network": {"sizes": [4, 5, 3]}, "learner": {"rule": "bp", key: value}})
     with pytest.raises(ConfigError) as e:

@@ -44,6 +44,9 @@ KEYS = {
     "tol": (1e-10, float, "exact steady state: max |change| of any potential"),
     "max_iter": (500, int, "exact steady state: max sweeps"),
     "duration": (1.0, float, "dendritic: Delta W = eta * duration * G (ms at the fixed point)"),
+    "exposures": (1, int, "dendritic: weight updates per mini-batch, each of 1/exposures of the rate and "
+                          "each at the steady state of the updated weights (R-phll's n_exposures; the "
+                          "pattern held while plasticity runs, as in the continuous engine)"),
     "bias_rate": (1.0, float, "dendritic: rate of the learnable thresholds (b_up, and b_IP that tracks them) "
                               "as a fraction of their layer's weight rate"),
     "anneal": (0.0, float, "learning rates fall linearly over the run by this fraction: the update u of U "
@@ -103,7 +106,7 @@ def options(cfg) -> dict:
                                             f"got {o['anneal']!r}")
     if not 0 <= o["ex_percent"] <= 100:
         raise ConfigError("learner.ex_percent", f"must be in [0, 100], got {o['ex_percent']!r}")
-    for key in ("batch_size", "max_iter", "test_every"):
+    for key in ("batch_size", "max_iter", "test_every", "exposures"):
         if o[key] < 1:
             raise ConfigError(f"learner.{key}", f"must be >= 1, got {o[key]!r}")
     if o["weights_every"] < 0:

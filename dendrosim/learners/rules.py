@@ -295,14 +295,20 @@ class Dendritic(Learner):
         self.last_state = None
 
     def step(self, x, target):
+        """One mini-batch: ``exposures`` updates of eta * duration / exposures * G, each at the
+        steady state of the weights left by the previous one. Returns the output before the first."""
         o = self.o
-        st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
+        n = o["exposures"]
+        rates = {name: r * o["duration"] * self.rate_scale / n for name, r in self.rates.items()}
+        y = None
+        for _ in range(n):
+            st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
+            if y is None:
+                # the prediction scored before the update: the free output (no teacher); in the
+                # self-predicting state that is the attenuated feedforward output (the upward sweep)
+                y = st.u[-1].copy() if target is None else st.out_ff
+            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W)
         self.last_state = st
-        # the prediction scored before the update: the free output (no teacher); in the
-        # self-predicting state that is the attenuated feedforward output (the upward sweep)
-        y = st.u[-1].copy() if target is None else st.out_ff
-        rates = {n: r * o["duration"] * self.rate_scale for n, r in self.rates.items()}
-        steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W)
         return y
 
 
