@@ -121,7 +121,8 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
 SUBSET_RUN = ["task.subset=5000", "task.epochs=1", "task.n_test=10000", "learner.test_every=100000",
               "network.sizes=[784, 500, 10]", "init.scale=0.081", "plasticity.eta_up=[169.0, 0.032]",
               "plasticity.eta_IP=[0.0678]", "plasticity.eta_PI=[0.0]", "plasticity.eta_down=[0.0]",
-              "learner.batch_size=2", "learner.anneal=1.0", "init.hidden_bias=0.0"]
+              "learner.batch_size=2", "learner.anneal=1.0", "init.hidden_bias=0.0",
+              "learner.exposures=1"]
 
 
 def test_microcircuit_steady_state_learns_a_5000_image_subset():
