@@ -291,6 +291,47 @@ def test_dendritic_exposures_re_solve_the_steady_state_between_updates():
     assert np.abs(init["up1"] + 0.6 * G0["up1"] - net.w("up1")).max() > 1e-3 * np.abs(0.6 * G0["up1"]).max()
 
 
+def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
+    """The IP rule (eq. 8) is a delta rule: with a linear interneuron transfer and no apical input
+    (g_A = 0) its error e = u_I - a_I v_I obeys e <- (1 - g) e per update exactly, with
+    g = eta a_I lambda_I (|r_1|^2 + 1) (bias included). A rate with g = 3 overshoots (e -> -2 e);
+    4 exposures of eta/4 each contract (e -> (1 - 3/4)^4 e): the closed forms, to rounding."""
+    cfg = config.from_dict({"network": {"sizes": [3, 4, 2], "transfer": ["logistic", "linear"], "bias": True},
+                            "conductances": {"g_A": 0.0},
+                            "plasticity": {"eta_up": 0.0, "eta_IP": 1.0, "eta_PI": 0.0, "eta_down": 0.0,
+                                           "tau_w": 0.0},
+                            "simulation": {"integrator": "steady"},
+                            "learner": {"steady": "two_sweep"}})
+    circ = steady.Circuit(cfg)
+    rng = np.random.default_rng(5)
+    x, t = rng.uniform(0, 1, (1, 3)), rng.uniform(-1, 1, (1, 2))
+    net0 = _net(cfg, rng)
+    r1 = steady.two_sweep(net0, circ, x, t).r[1]
+    g_D, g_l, g_som = circ.g_D, circ.g_l, circ.g_som
+    lam_aI = g_D / (g_l + g_D) - g_D / (g_l + g_D + g_som)          # a_I lambda_I
+    eta = 3.0 / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
+
+    def error_after(n_exposures, n_steps):
+        net = Network(net0.layout)
+        for name, w in net0.weights().items():
+            net.w(name)[...] = w
+        c = config.from_dict({**cfg.to_dict(), "plasticity": {**cfg.to_dict()["plasticity"], "eta_IP": eta},
+                              "learner": {"steady": "two_sweep", "exposures": n_exposures}})
+        lrn = make_learner("dendritic", net, circ, opt_mod.options(c), rng, c.plasticity)
+        errs = []
+        for _ in range(n_steps + 1):
+            st = steady.two_sweep(net, circ, x, t)
+            errs.append(st.uI[1] - circ.att_I * st.vI[1])
+            lrn.step(x, t)
+        return errs
+
+    e1, e4 = error_after(1, 5), error_after(4, 5)
+    assert np.abs(e1[0]).min() > 1e-3
+    for s in range(6):
+        np.testing.assert_allclose(e1[s], (-2.0) ** s * e1[0], rtol=1e-9)
+        np.testing.assert_allclose(e4[s], 0.25 ** (4 * s) * e4[0], rtol=1e-6, atol=1e-15)
+
+
 def test_anneal_scales_update_u_of_U_by_one_minus_anneal_u_over_U():
     """With ``anneal`` each update is the constant-rate update scaled by 1 - anneal u / U:
     replaying the recorded batches with a constant-rate learner and that factor applied to
