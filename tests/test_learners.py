@@ -264,10 +264,7 @@ def test_dendritic_exposures_re_solve_the_steady_state_between_updates():
                             "learner": {"steady": "two_sweep", "exposures": 3}})
     net = _net(cfg, rng)
     circ = steady.Circuit(cfg)
-    init = {name: w.copy() for name, w in net.weights().items()}
-    ref = Network(net.layout)
-    for name, w in init.items():
-        ref.w(name)[...] = w
+    init, ref = net.copy(), net.copy()
     lrn = make_learner("dendritic", net, circ, opt_mod.options(cfg), rng, cfg.plasticity)
     X, T = rng.uniform(0, 1, (3, 4)), rng.uniform(-1, 1, (3, 3))
     y = lrn.step(X, T)
@@ -284,11 +281,8 @@ def test_dendritic_exposures_re_solve_the_steady_state_between_updates():
     for name in rates:
         np.testing.assert_allclose(net.w(name), ref.w(name), rtol=1e-12, atol=1e-15)
     # not a no-op: one update at the full rate (G at the initial weights only) ends elsewhere
-    one = Network(net.layout)
-    for name, w in init.items():
-        one.w(name)[...] = w
-    G0 = steady.plasticity(steady.two_sweep(one, circ, X, T), one, circ)
-    assert np.abs(init["up1"] + 0.6 * G0["up1"] - net.w("up1")).max() > 1e-3 * np.abs(0.6 * G0["up1"]).max()
+    G0 = steady.plasticity(steady.two_sweep(init, circ, X, T), init, circ)
+    assert np.abs(init.w("up1") + 0.6 * G0["up1"] - net.w("up1")).max() > 1e-3 * np.abs(0.6 * G0["up1"]).max()
 
 
 def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
@@ -312,9 +306,7 @@ def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
     eta = 3.0 / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
 
     def error_after(n_exposures, n_steps):
-        net = Network(net0.layout)
-        for name, w in net0.weights().items():
-            net.w(name)[...] = w
+        net = net0.copy()
         c = config.from_dict({**cfg.to_dict(), "plasticity": {**cfg.to_dict()["plasticity"], "eta_IP": eta},
                               "learner": {"steady": "two_sweep", "exposures": n_exposures}})
         lrn = make_learner("dendritic", net, circ, opt_mod.options(c), rng, c.plasticity)

@@ -300,10 +300,9 @@ class Dendritic(Learner):
         o = self.o
         n = o["exposures"]
         rates = {name: r * o["duration"] * self.rate_scale / n for name, r in self.rates.items()}
-        y = None
-        for _ in range(n):
+        for i in range(n):
             st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
-            if y is None:
+            if i == 0:
                 # the prediction scored before the update: the free output (no teacher); in the
                 # self-predicting state that is the attenuated feedforward output (the upward sweep)
                 y = st.u[-1].copy() if target is None else st.out_ff
