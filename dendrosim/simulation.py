@@ -23,7 +23,7 @@ import numpy as np
 
 from . import config as config_mod
 from .engine.fused import run_block_euler, threads_arg
-from .engine.loop import STATUS_DIVERGED, run_block, sample_now, workspace
+from .engine.loop import STATUS_DIVERGED, pattern_metrics, run_block, sample_now, workspace
 from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
@@ -124,6 +124,7 @@ class Simulation:
                               rec_acc=np.zeros(self.rec_src.size, dtype=self.dtype))
         self.integ = INTEGRATOR_CODES[s.integrator]
         self._kernel = run_block_euler if (fused and self.integ == 0) else run_block
+        self._threads_for = None       # (ip[I_THREADS], threads_arg) of the last block
         self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
         self.total_steps = self.task.total_steps
         self._target_buf = np.zeros(self.layout.sizes[-1], dtype=self.dtype)
@@ -148,19 +149,14 @@ class Simulation:
         return z
 
     def metrics(self, seg) -> dict:
-        """Per-pattern metrics at the current state (end of a pattern)."""
-        z = self.observe(seg)
-        lay, N = self.layout, self.layout.depth
-        apical, mismatch = [], []
-        for k in range(1, N):
-            va = z[lay.variable_slice("v_A", k)[1]]
-            apical.append(float(np.linalg.norm(va)))
-            mismatch.append(float(np.sum((self.net.u_P(k + 1) - self.net.u_I(k)) ** 2)))
-        loss = np.nan
-        if seg.target is not None:
-            loss = float(np.sum((self.net.u_P(N) - seg.target) ** 2))
-        out = {"apical_norm": np.array(apical), "interneuron_mismatch": np.array(mismatch),
-               "loss": loss, "pattern": seg.label}
+        """Per-pattern metrics at the current state (end of a pattern): |v_A,k|,
+        |u_P,k+1 - u_I,k|^2 and the output loss |u_P,N - u_trgt|^2 (:func:`~.engine.loop.pattern_metrics`)."""
+        x, tgt, has = self._xt(seg)
+        n = self.layout.depth - 1
+        apical, mismatch = np.zeros(n), np.zeros(n)
+        loss = pattern_metrics(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip,
+                               self.ws["zs"], apical, mismatch)
+        out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "loss": float(loss), "pattern": seg.label}
         out.update(self.task.evaluate(self, self.state.segment))
         return out
 
@@ -236,8 +232,14 @@ class Simulation:
         return n
 
     def _threads(self) -> tuple:
-        """The fused kernel's ``threads`` argument (fused.threads_arg); none for the generic one."""
-        return threads_arg(self.layout, self.ip) if self._kernel is run_block_euler else ()
+        """The fused kernel's ``threads`` argument (fused.threads_arg); none for the generic one.
+        Kept between blocks while ``ip[I_THREADS]`` does not change."""
+        if self._kernel is not run_block_euler:
+            return ()
+        n = int(self.ip[I_THREADS])
+        if self._threads_for is None or self._threads_for[0] != n:
+            self._threads_for = (n, threads_arg(self.layout, self.ip))
+        return self._threads_for[1]
 
     def _kernel_args(self, x, tgt, has, n, done_in_seg, buf):
         st, ws, rc = self.state, self.ws, self.cfg.record

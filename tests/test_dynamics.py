@@ -251,3 +251,30 @@ def test_hidden_bias_init_keeps_the_self_predicting_state():
     sink = MemorySink()
     sim.run(sink)
     assert np.max(np.abs(np.concatenate(sink.rows)[-1])) < 1e-6      # v_A of both hidden layers
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_pattern_metrics_match_numpy(dtype):
+    """The compiled per-pattern metrics equal the NumPy ones from the state's own accessors:
+    |v_A,k| from v_A = W_down r_k+1 + W_PI r_I (eq. 4), |u_P,k+1 - u_I,k|^2, |u_P,N - u_trgt|^2."""
+    from dendrosim.transfer import phi_np
+    d = _base_dict("euler", 0.1, 5.0)
+    d["network"]["sizes"] = [4, 5, 3, 2]
+    d["plasticity"]["eta_up"] = [0.05, 0.08, 0.02]
+    d["task"]["target"] = [3.5, 2.0]
+    d["simulation"]["dtype"] = dtype
+    d["noise"] = {"sigma": 0.3}
+    sim = Simulation(config.from_dict(d))
+    sim.run(MemorySink())
+    net, seg = sim.net, sim.task.segment(0)
+    got = sim.metrics(seg)
+    N = 3
+    r = lambda u: phi_np(u.astype(np.float64), "soft_relu")
+    for k in (1, 2):
+        va = net.weights()[f"down{k}"] @ r(net.u_P(k + 1)) + net.weights()[f"PI{k}"] @ r(net.u_I(k))
+        np.testing.assert_allclose(got["apical_norm"][k - 1], np.linalg.norm(va), rtol=1e-5 if dtype == "float32" else 1e-12)
+        mm = np.sum((net.u_P(k + 1).astype(np.float64) - net.u_I(k)) ** 2)
+        np.testing.assert_allclose(got["interneuron_mismatch"][k - 1], mm, rtol=1e-12)
+    loss = np.sum((net.u_P(N).astype(np.float64) - np.asarray(seg.target, dtype=dtype)) ** 2)
+    np.testing.assert_allclose(got["loss"], loss, rtol=1e-12)
+    assert got["apical_norm"].min() > 0 and got["interneuron_mismatch"].min() > 0

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..network import L_N, L_UP_U
+from ..network import L_N, L_UI, L_UP_U, L_VA
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
 from .rng import add_normals
@@ -129,6 +129,31 @@ def sample_now(y, x, tgt, has_tgt, lay, lp, fp, ip, rec_src, z, out):
     """Record the current state once (used for the last sample of a run)."""
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     _record(y, z, y.shape[0], rec_src, out)
+
+
+@njit(cache=True)
+def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
+    """The per-pattern metrics of the state ``y`` in one compiled call (no per-layer NumPy):
+    apical[k-1] = |v_A,k| and mismatch[k-1] = |u_P,k+1 - u_I,k|^2 for k < N (Fig. 1C, S1),
+    summed in float64; returns |u_P,N - u_trgt|^2 (NaN without a target). ``z`` is scratch."""
+    derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
+    N = lay.shape[0] - 1
+    for k in range(1, N):
+        vao, uo, io, nk, nn = lay[k, L_VA], lay[k + 1, L_UP_U], lay[k, L_UI], lay[k, L_N], lay[k + 1, L_N]
+        a = 0.0
+        for i in range(nk):
+            a += np.float64(z[vao + i]) ** 2
+        apical[k - 1] = math.sqrt(a)
+        m = 0.0
+        for i in range(nn):
+            m += (np.float64(y[uo + i]) - np.float64(y[io + i])) ** 2
+        mismatch[k - 1] = m
+    if not has_tgt:
+        return np.nan
+    uo, loss = lay[N, L_UP_U], 0.0
+    for i in range(lay[N, L_N]):
+        loss += (np.float64(y[uo + i]) - np.float64(tgt[i])) ** 2
+    return loss
 
 
 def workspace(layout, dtype, with_rk=True):
