@@ -392,3 +392,67 @@ def test_dendritic_scores_the_free_feedforward_output():
     X, T = rng.uniform(0, 1, (2, 4)), rng.uniform(-1, 1, (2, 3))
     expect = lrn.forward(X)[0][-1]
     np.testing.assert_allclose(lrn.step(X, T), expect, rtol=1e-14)
+
+
+def test_implicit_ip_update_is_the_backward_euler_step_of_the_delta_rule():
+    """``ip_update = "implicit"``: with a linear interneuron transfer and g_A = 0 the IP error obeys
+    e <- e / (1 + g) per update (g = eta a_I lambda_I (|r_1|^2 + 1), bias included) where the
+    explicit step gives (1 - g) e: at g = 3 it contracts by 1/4 instead of overshooting to -2 e."""
+    cfg = config.from_dict({"network": {"sizes": [3, 4, 2], "transfer": ["logistic", "linear"], "bias": True},
+                            "conductances": {"g_A": 0.0},
+                            "plasticity": {"eta_up": 0.0, "eta_IP": 1.0, "eta_PI": 0.0, "eta_down": 0.0,
+                                           "tau_w": 0.0},
+                            "simulation": {"integrator": "steady"}})
+    circ = steady.Circuit(cfg)
+    rng = np.random.default_rng(5)
+    x, t = rng.uniform(0, 1, (1, 3)), rng.uniform(-1, 1, (1, 2))
+    net = _net(cfg, rng)
+    r1 = steady.two_sweep(net, circ, x, t).r[1]
+    lam_aI = circ.g_D / (circ.g_l + circ.g_D) - circ.g_D / (circ.g_l + circ.g_D + circ.g_som)
+    eta = 3.0 / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
+    c = config.from_dict({**cfg.to_dict(), "plasticity": {**cfg.to_dict()["plasticity"], "eta_IP": eta},
+                          "learner": {"steady": "two_sweep", "ip_update": "implicit"}})
+    lrn = make_learner("dendritic", net, circ, opt_mod.options(c), rng, c.plasticity)
+    errs = []
+    for _ in range(5):
+        st = steady.two_sweep(net, circ, x, t)
+        errs.append(st.uI[1] - circ.att_I * st.vI[1])
+        lrn.step(x, t)
+    assert np.abs(errs[0]).min() > 1e-3
+    for s, e in enumerate(errs):
+        np.testing.assert_allclose(e, 0.25 ** s * errs[0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("nudging", ["current", "conductance"])
+def test_implicit_ip_error_solves_the_primal_system(nudging):
+    """The Woodbury (B x B) form of :func:`steady.implicit_ip_error` against the primal system
+    written straight from its definition, one (n_k + 1)-sized solve per interneuron, with a
+    logistic transfer, a batch, a bias at its own rate and both nudging modes; and the implicit
+    update tends to the explicit one as the rate goes to 0 (first order)."""
+    cfg = config.from_dict({"network": {"sizes": [6, 5, 3], "transfer": "logistic", "bias": True},
+                            "conductances": {"nudging": nudging},
+                            "simulation": {"integrator": "steady"}})
+    circ = steady.Circuit(cfg)
+    rng = np.random.default_rng(8)
+    net = _net(cfg, rng)
+    st = steady.two_sweep(net, circ, rng.uniform(0, 1, (4, 6)), rng.uniform(-2, 2, (4, 3)))
+    e = st.rI[1] - circ.phi(2, st.vhat_I[1])
+    h = 1e-6                                   # s = -de/dv_I by central differences through the sweep
+    net_p, net_m = net.copy(), net.copy()
+    net_p.w("b_IP1")[...] += h
+    net_m.w("b_IP1")[...] -= h
+    def err_of(n):
+        s2 = steady.two_sweep(n, circ, st.r[0], st.target)
+        return s2.rI[1] - circ.phi(2, s2.vhat_I[1])
+    s = -(err_of(net_p) - err_of(net_m)) / (2 * h)
+    R1 = np.hstack([st.r[1], np.ones((4, 1))])
+    for rate, rate_b in [(0.7, 0.3), (5.0, 5.0)]:
+        got = steady.implicit_ip_error(st, circ, 1, rate, rate_b)
+        A = np.diag([rate] * 5 + [rate_b])
+        for i in range(3):       # dw = A R1^T e', e' = e - s (R1 dw)  ->  (I + A R1^T S R1) dw = A R1^T e
+            S = np.diag(s[:, i])
+            dw = np.linalg.solve(np.eye(6) + A @ R1.T @ S @ R1, A @ R1.T @ e[:, i])
+            np.testing.assert_allclose(got[:, i], e[:, i] - s[:, i] * (R1 @ dw), rtol=1e-6, atol=1e-9)
+    small = steady.implicit_ip_error(st, circ, 1, 1e-7, 1e-7)
+    np.testing.assert_allclose(small, e, rtol=1e-5, atol=1e-9)
+    assert np.abs(steady.implicit_ip_error(st, circ, 1, 5.0, 5.0) - e).max() > 0.1 * np.abs(e).max()

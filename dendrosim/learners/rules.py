@@ -306,7 +306,7 @@ class Dendritic(Learner):
                 # the prediction scored before the update: the free output (no teacher); in the
                 # self-predicting state that is the attenuated feedforward output (the upward sweep)
                 y = st.u[-1].copy() if target is None else st.out_ff
-            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W)
+            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W, o["ip_update"])
         self.last_state = st
         return y
 

@@ -307,17 +307,52 @@ def plasticity(st: State, net, circ: Circuit, groups=("up", "IP", "PI", "down"),
             for name, err, pre in _errors(st, net, circ, groups, W)}
 
 
+def implicit_ip_error(st: State, circ: Circuit, k: int, rate: float, rate_b: float) -> np.ndarray:
+    """Post factor of the IP rule (eq. 8) for one linearly implicit (backward Euler) step.
+
+    Eq. 8 is a delta rule: the interneuron error e = phi(u_I) - phi(vhat_I) falls as W_IP moves,
+    de/dv_I = -s with s = phi'(vhat_I) a_I - phi'(u_I) du_I/dv_I > 0, so the explicit step
+    Delta W = rate e r^T overshoots once rate s |r|^2 > 2 (the interneuron-tracking cap of the
+    MNIST runs). The implicit step uses the error after the update instead,
+    e' = e - s (Delta W r + Delta b), with Delta W = rate e'^T r, Delta b = rate_b sum e':
+    per interneuron i, (I + diag(s_i) K) e'_i = e_i over the batch, K = rate R R^T + rate_b
+    (B x B, Woodbury form of the (n_k+1)-sized system). Stable for any rate; the same update
+    as the explicit one to first order in the rate. ``rate``, ``rate_b``: per-sample factors
+    (the batch mean's 1/B included). Returns e' (B, n_I)."""
+    c = circ
+    e = st.rI[k] - c.phi(k + 1, st.vhat_I[k])
+    u_next = st.u[k + 1]
+    den = c.g_l + c.g_D
+    du_dv = c.nudged(c.g_D, den, u_next) - c.nudged(0.0, den, u_next)     # nudged() is linear in num
+    s = c.dphi(k + 1, st.vhat_I[k]) * c.att_I - c.dphi(k + 1, st.uI[k]) * du_dv
+    R = st.r[k]
+    K = rate * (R @ R.T) + rate_b                                          # (B, B)
+    B = K.shape[0]
+    M = np.eye(B, dtype=K.dtype)[None] + s.T[:, :, None] * K[None]        # (n_I, B, B)
+    return np.linalg.solve(M, e.T[:, :, None])[:, :, 0].T
+
+
 def apply_plasticity(st: State, net, circ: Circuit, rates: dict, reduce="mean",
-                     W: Weights | None = None) -> None:
+                     W: Weights | None = None, ip_update: str = "explicit") -> None:
     """W += rate * G for every group with a non-zero rate, in place (one BLAS gemm per matrix,
-    no temporary the size of the weights); same G as :func:`plasticity`."""
+    no temporary the size of the weights); same G as :func:`plasticity`. ``ip_update =
+    "implicit"`` takes the IP groups' post factor from :func:`implicit_ip_error`."""
     W = W or Weights(net)
     scale = 1.0 / st.r[0].shape[0] if reduce == "mean" else 1.0
     groups = {n.rstrip("0123456789").removeprefix("b_") for n, r in rates.items() if r != 0.0}
+    implicit = {}
+    if ip_update == "implicit" and "IP" in groups:
+        for k in range(1, net.depth):
+            rb = rates.get(f"b_IP{k}", 0.0) if W.b_IP[k] is not None else 0.0
+            implicit[k] = implicit_ip_error(st, circ, k, rates.get(f"IP{k}", 0.0) * scale, rb * scale)
+    elif ip_update != "explicit":
+        raise ValueError(f"ip_update must be 'explicit' or 'implicit', got {ip_update!r}")
     for name, err, pre in _errors(st, net, circ, groups, W):
         rate = rates.get(name, 0.0)
         if rate == 0.0:
             continue
+        if implicit and name.removeprefix("b_").startswith("IP"):
+            err = implicit[int(name.removeprefix("b_")[2:])]
         target = W.by_name[name]
         if pre is None:
             target += (rate * scale) * err.sum(axis=0)
