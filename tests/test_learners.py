@@ -285,11 +285,10 @@ def test_dendritic_exposures_re_solve_the_steady_state_between_updates():
     assert np.abs(init.w("up1") + 0.6 * G0["up1"] - net.w("up1")).max() > 1e-3 * np.abs(0.6 * G0["up1"]).max()
 
 
-def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
-    """The IP rule (eq. 8) is a delta rule: with a linear interneuron transfer and no apical input
-    (g_A = 0) its error e = u_I - a_I v_I obeys e <- (1 - g) e per update exactly, with
-    g = eta a_I lambda_I (|r_1|^2 + 1) (bias included). A rate with g = 3 overshoots (e -> -2 e);
-    4 exposures of eta/4 each contract (e -> (1 - 3/4)^4 e): the closed forms, to rounding."""
+def _linear_interneuron_case(gain):
+    """A 3-4-2 net whose interneurons are linear, with g_A = 0, one pattern and target, and the IP
+    rate at which one explicit update multiplies the IP error by 1 - ``gain``:
+    gain = eta a_I lambda_I (|r_1|^2 + 1) (bias included). Returns (cfg, circ, rng, x, t, net, eta)."""
     cfg = config.from_dict({"network": {"sizes": [3, 4, 2], "transfer": ["logistic", "linear"], "bias": True},
                             "conductances": {"g_A": 0.0},
                             "plasticity": {"eta_up": 0.0, "eta_IP": 1.0, "eta_PI": 0.0, "eta_down": 0.0,
@@ -299,11 +298,19 @@ def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
     circ = steady.Circuit(cfg)
     rng = np.random.default_rng(5)
     x, t = rng.uniform(0, 1, (1, 3)), rng.uniform(-1, 1, (1, 2))
-    net0 = _net(cfg, rng)
-    r1 = steady.two_sweep(net0, circ, x, t).r[1]
+    net = _net(cfg, rng)
+    r1 = steady.two_sweep(net, circ, x, t).r[1]
     g_D, g_l, g_som = circ.g_D, circ.g_l, circ.g_som
     lam_aI = g_D / (g_l + g_D) - g_D / (g_l + g_D + g_som)          # a_I lambda_I
-    eta = 3.0 / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
+    return cfg, circ, rng, x, t, net, gain / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
+
+
+def test_exposures_lift_the_step_size_limit_of_the_interneuron_rule():
+    """The IP rule (eq. 8) is a delta rule: with a linear interneuron transfer and no apical input
+    (g_A = 0) its error e = u_I - a_I v_I obeys e <- (1 - g) e per update exactly, with
+    g = eta a_I lambda_I (|r_1|^2 + 1) (bias included). A rate with g = 3 overshoots (e -> -2 e);
+    4 exposures of eta/4 each contract (e -> (1 - 3/4)^4 e): the closed forms, to rounding."""
+    cfg, circ, rng, x, t, net0, eta = _linear_interneuron_case(gain=3.0)
 
     def error_after(n_exposures, n_steps):
         net = net0.copy()
@@ -398,18 +405,7 @@ def test_implicit_ip_update_is_the_backward_euler_step_of_the_delta_rule():
     """``ip_update = "implicit"``: with a linear interneuron transfer and g_A = 0 the IP error obeys
     e <- e / (1 + g) per update (g = eta a_I lambda_I (|r_1|^2 + 1), bias included) where the
     explicit step gives (1 - g) e: at g = 3 it contracts by 1/4 instead of overshooting to -2 e."""
-    cfg = config.from_dict({"network": {"sizes": [3, 4, 2], "transfer": ["logistic", "linear"], "bias": True},
-                            "conductances": {"g_A": 0.0},
-                            "plasticity": {"eta_up": 0.0, "eta_IP": 1.0, "eta_PI": 0.0, "eta_down": 0.0,
-                                           "tau_w": 0.0},
-                            "simulation": {"integrator": "steady"}})
-    circ = steady.Circuit(cfg)
-    rng = np.random.default_rng(5)
-    x, t = rng.uniform(0, 1, (1, 3)), rng.uniform(-1, 1, (1, 2))
-    net = _net(cfg, rng)
-    r1 = steady.two_sweep(net, circ, x, t).r[1]
-    lam_aI = circ.g_D / (circ.g_l + circ.g_D) - circ.g_D / (circ.g_l + circ.g_D + circ.g_som)
-    eta = 3.0 / (lam_aI * (float(np.sum(r1 ** 2)) + 1.0))
+    cfg, circ, rng, x, t, net, eta = _linear_interneuron_case(gain=3.0)
     c = config.from_dict({**cfg.to_dict(), "plasticity": {**cfg.to_dict()["plasticity"], "eta_IP": eta},
                           "learner": {"steady": "two_sweep", "ip_update": "implicit"}})
     lrn = make_learner("dendritic", net, circ, opt_mod.options(c), rng, c.plasticity)
