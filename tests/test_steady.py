@@ -199,3 +199,22 @@ def test_fused_apical_matmul_when_pi_is_minus_down():
     net.w("PI1")[0, 0] += 1e-3
     W.detect_pi_minus_down()
     assert not W.pi_is_minus_down[1]
+
+
+def test_exact_in_float32_stops_at_the_dtype_resolution():
+    """A float32 network cannot resolve the default tol = 1e-10: the solver stops at
+    8 eps(float32) |u| instead of reporting no fixed point, within float32 rounding of the
+    float64 fixed point; float64 still goes to the requested tolerance."""
+    rng = np.random.default_rng(4)
+    sizes = (4, 6, 5, 3)
+    cfg = _cfg(sizes, "logistic", True, "current", np.zeros(4), np.zeros(3), True)
+    net64 = Simulation(cfg).net
+    lay = net64.layout
+    net32 = Network(lay, dtype=np.float32, y=net64.y.astype(np.float32))
+    circ = steady.Circuit(cfg)
+    X, T = rng.uniform(0, 1, (5, 4)), rng.uniform(-1, 1, (5, 3))
+    s64 = steady.solve(net64, circ, X, T, method="exact", tol=1e-10)
+    s32 = steady.solve(net32, circ, X.astype(np.float32), T.astype(np.float32), method="exact", tol=1e-10)
+    assert s32.u[1].dtype == np.float32
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(s32.u[k], s64.u[k], rtol=1e-5, atol=1e-5)

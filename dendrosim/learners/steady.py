@@ -199,8 +199,12 @@ def two_sweep(net, circ: Circuit, x, target=None, W: Weights | None = None) -> S
 
 def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weights | None = None,
           start: State | None = None) -> State:
-    """The exact fixed point of eqs. 1-5 by Gauss-Seidel sweeps (see module doc)."""
+    """The exact fixed point of eqs. 1-5 by Gauss-Seidel sweeps (see module doc).
+
+    ``tol``: max |change| of any potential between sweeps; raised to the resolution of the
+    state's dtype, 8 eps max(1, |u|) (float32 cannot resolve the default 1e-10)."""
     W = W or Weights(net)
+    eps8 = 8.0 * float(np.finfo(net.dtype).eps)
     N, c = net.depth, circ
     st = start if start is not None else two_sweep(net, circ, x, target, W)
     u, r, vB, tgt = st.u, st.r, st.vB, st.target
@@ -238,10 +242,11 @@ def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weight
             u[k] = new
             r[k] = c.phi(k, new)
         st.iterations, st.change = it + 1, change
+        tol_it = max(tol, eps8 * max(1.0, max(float(np.max(np.abs(u[k]))) for k in range(1, N + 1))))
         # stop when the iterate is within tol of the fixed point: the last change, or the
         # a-posteriori bound change * q / (1 - q) with the observed contraction rate q
         q = change / prev_change if 0 < prev_change < np.inf else 1.0
-        if change <= tol or (q < 0.5 and change * q / (1.0 - q) <= tol):
+        if change <= tol_it or (q < 0.5 and change * q / (1.0 - q) <= tol_it):
             break
         if not np.isfinite(change) or (it > 50 and change > prev_change * 1.5 and change > 1.0):
             raise NoFixedPoint(f"steady state diverges (max change {change:.3g} after {it} sweeps)")
