@@ -156,7 +156,8 @@ class Simulation:
         apical, mismatch = np.zeros(n), np.zeros(n)
         loss = pattern_metrics(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip,
                                self.ws["zs"], apical, mismatch)
-        out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "loss": float(loss), "pattern": seg.label}
+        out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "loss": float(loss),
+               "pattern": seg.label}
         out.update(self.task.evaluate(self, self.state.segment))
         return out
 

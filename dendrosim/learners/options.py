@@ -41,7 +41,8 @@ KEYS = {
     "error_noise_to": ("hidden", ("hidden", "both"), "error noise on hidden layers only or also output"),
     "bias_scale": (0.0, float, "redraw forward biases U(-s, s) at the start (0 = keep [init]'s zeros)"),
     "steady": ("exact", ("exact", "two_sweep"), "dendritic: exact fixed point or two-sweep approximation"),
-    "tol": (1e-10, float, "exact steady state: max |change| of any potential (at least 8 eps |u| of the dtype)"),
+    "tol": (1e-10, float, "exact steady state: max |change| of any potential "
+                          "(at least 8 eps |u| of the dtype)"),
     "max_iter": (500, int, "exact steady state: max sweeps"),
     "duration": (1.0, float, "dendritic: Delta W = eta * duration * G (ms at the fixed point)"),
     "exposures": (1, int, "dendritic: weight updates per mini-batch, each of 1/exposures of the rate and "
