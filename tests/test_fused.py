@@ -124,3 +124,23 @@ def test_threaded_kernel_only_for_matrices_worth_splitting():
     big.ip[I_THREADS] = 1
     assert threads_arg(big.layout, big.ip) == ()
     assert Simulation(make_cfg((400, 300, 5)), fused=False)._threads() == ()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_lag_freezes_every_weight_for_the_first_lag_ms_of_each_pattern(fused):
+    """[plasticity] lag = 1 ms, patterns of 3 ms, weight snapshots every 0.5 ms: no weight
+    moves in [0, 1), [3, 4), [6, 7) ms, and every other interval changes some weight."""
+    d = make_cfg((4, 3, 2), eta=0.05, tau_w=5.0).to_dict()
+    d["plasticity"]["lag"] = 1.0
+    d["task"] = {"kind": "self_predicting", "n_patterns": 3, "duration": 3.0, "input_high": 5.0}
+    d["record"] = {"variables": [], "weights_every": 5}
+    sim = Simulation(config.from_dict(d), fused=fused)
+    sink = MemorySink()
+    sim.run(sink)
+    t = np.asarray(sink.weights_t)
+    W = np.array([np.concatenate([v.ravel() for v in w.values()]) for w in sink.weights_list])
+    change = np.abs(np.diff(W, axis=0)).max(axis=1)
+    in_lag = (t[:-1] % 3.0) < 1.0 - 1e-9
+    assert len(change) == 18 and in_lag.sum() == 6
+    assert np.all(change[in_lag] == 0.0)
+    assert np.all(change[~in_lag] > 1e-8)
