@@ -229,8 +229,12 @@ NOTES = """Notes
   lag = 20, R-phll's learning lag, rates x 100/80) the error after 20,000 images falls from 13.1 % to
   6.3 % (lag 10 ms: 7.6 %), and at 2.5x the rates to 6.0 % where without the lag the
   same rates learn erratically (27-44 % from 6,000 images on); over the 55,000 training images once,
-  4.59 %. Not the input filter: tau_in = 0.5 ms instead of 3 without the lag gives 12.7 %
-  (mnist_continuous.toml).
+  4.59 %. The cause: after each switch the hidden soma lags its dendritic prediction (membrane
+  time constant ~0.5 ms) while the input changes, and the hidden error of eq. 7 peaks at ~350x its
+  settled value; on a trained network the first 20 ms give 13x the hidden-weight change of the last
+  80, nearly orthogonal to it (cos 0.11). Its integral scales with the soma's time constant, not the
+  input filter's (tau_in = 0.5 ms without the lag: 12.7 %): the relaxation problem that prospective
+  rates (Latent Equilibrium) remove (mnist_continuous.toml).
 * Gap to the paper: the microcircuit plateaus at ~2.3 % from epoch ~50 with a training error of
   ~0.6 %; a decay phase (microcircuit_decay: 60 epochs, then 10 at 1/10 of every rate) stays at
   2.3-2.4 %, so more epochs or smaller steps alone do not close the gap; freezing hidden1 -> hidden2
