@@ -279,3 +279,34 @@ def test_pattern_metrics_match_numpy(dtype):
     loss = np.sum((net.u_P(N).astype(np.float64) - np.asarray(seg.target, dtype=dtype)) ** 2)
     np.testing.assert_allclose(got["loss"], loss, rtol=1e-12)
     assert got["apical_norm"].min() > 0 and got["interneuron_mismatch"].min() > 0
+
+
+# -- plasticity during the relaxation after a pattern switch (mnist_continuous.toml, "Why") ----
+
+@pytest.mark.parametrize("lag", [0.0, 10.0])
+def test_switch_transient_moves_weights_by_minus_eta_tau_delta_u(lag):
+    """After an input switch the soma relaxes to its dendritic prediction vhat = a v_B with
+    tau = 1/(g_l + g_B) (output layer, no target, linear phi), so under forward Euler the error
+    of eq. 7 sums to sum_n dt (u_n - vhat) = -tau (u_end - u_start) exactly: the weights move by
+    -eta tau (u_end - u_start) x^T (up to O(eta^2)) while nothing is left to learn. A lag longer
+    than the relaxation removes that change."""
+    eta, g = 1e-4, {"g_l": 0.1, "g_B": 1.0}
+    d = {"network": {"sizes": [3, 2], "transfer": "linear", "tau_in": 0.0},
+         "conductances": g,
+         "plasticity": {"eta_up": [eta], "tau_w": 0.0, "lag": lag},
+         "task": {"kind": "self_predicting", "n_patterns": 2, "duration": 20.0, "input_low": 0.0,
+                  "input_high": 1.0},
+         "record": {"variables": []}}
+    sim = Simulation(config.from_dict(d))
+    sim.run(MemorySink(), until_segment=1)
+    u1, W1 = sim.net.u_P(1).copy(), sim.net.w("up1").copy()
+    x2 = sim.task.segment(1).x
+    sim.run(MemorySink())
+    u2, W2 = sim.net.u_P(1).copy(), sim.net.w("up1").copy()
+    tau = 1.0 / (g["g_l"] + g["g_B"])
+    expected = -eta * tau * np.outer(u2 - u1, x2)
+    assert np.abs(u2 - u1).max() > 0.1                    # the switch moved the soma
+    if lag == 0.0:
+        np.testing.assert_allclose(W2 - W1, expected, rtol=1e-3, atol=1e-12)
+    else:
+        assert np.abs(W2 - W1).max() < 1e-3 * np.abs(expected).max()
