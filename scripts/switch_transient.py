@@ -19,8 +19,8 @@ import numpy as np
 
 import dendrosim
 from dendrosim import config
+from dendrosim.learners.steady import Circuit
 from dendrosim.simulation import MemorySink, Simulation
-from dendrosim.transfer import phi_np
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "sacramento2018" / "mnist_continuous.toml"
 
@@ -48,8 +48,7 @@ def main(argv=None):
     src.close()
     sink = MemorySink()
     sim.run(sink)
-    g = cfg.conductances
-    att = {1: g.g_B / (g.g_l + g.g_B + g.g_A), 2: g.g_B / (g.g_l + g.g_B)}      # eq. 7's attenuation
+    circ = Circuit(cfg)                       # eq. 7's attenuation and phi of each layer
     every_ms = cfg.record.every * cfg.simulation.dt
     per = int(round(cfg.task["duration"] / every_ms))
     n_early = int(round(a.early / every_ms))
@@ -58,9 +57,9 @@ def main(argv=None):
         return x[:len(x) // per * per].reshape(-1, per, x.shape[1])[1:]
 
     pre = per_image(sink.trace("layer0/input")[1])
-    for k in (1, 2):
+    for k in range(1, circ.N + 1):
         vB, r = sink.trace(f"layer{k}/v_B")[1], sink.trace(f"layer{k}/r")[1]
-        e = per_image(r - phi_np(att[k] * vB, "logistic"))
+        e = per_image(r - circ.phi(k, circ.att(k) * vB))
         n_e, n_l, cos = [], [], []
         for i in range(len(e)):
             early = e[i, :n_early].T @ pre[i, :n_early]
