@@ -73,7 +73,7 @@ QUICK_CONT = ["task.subset=300", "task.epochs=1", "task.eval_every=100", "task.n
 
 def _cfg(name, overrides=()):
     from dendrosim import config
-    return config.load(MODELS / f"{ROWS[name][0]}.toml", list(overrides))
+    return config.load(MODELS / f"{ROWS[name][0]}.toml", OVERRIDES.get(name, []) + list(overrides))
 
 
 # -- step 1: time per epoch -----------------------------------------------------------------
@@ -171,7 +171,7 @@ def train_continuous(name: str, runs: Path, overrides=()) -> dict:
     import dendrosim
     from dendrosim.io import HDF5Sink
     from dendrosim.simulation import Simulation
-    cfg = _cfg(name, OVERRIDES.get(name, []) + list(overrides))
+    cfg = _cfg(name, overrides)
     out_h5 = runs / f"mnist_{name}.h5"
     sim = Simulation(cfg)
     t0 = time.perf_counter()
