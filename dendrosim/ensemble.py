@@ -4,7 +4,10 @@ Each member is a full :class:`~dendrosim.simulation.Simulation` of the same
 config with its own ``init.seed`` (own weights, own task data, own noise
 stream) and its own sink; their states are stacked into one 2-D array and a
 ``prange`` loop over members advances all of them per block, on all cores.
-Results equal running the members one by one (tests/test_ensemble.py).
+Results equal running the members one by one (tests/test_ensemble.py): bit for
+bit member by member (``lanes=False``), to rounding (1e-12) in the default SIMD
+kernel, which advances LANES members per instruction
+(:mod:`~dendrosim.engine.lanes`) when the network allows it.
 
 >>> ens = Ensemble(cfg, seeds=range(64))
 >>> ens.run([MemorySink() for _ in range(64)])
@@ -18,20 +21,22 @@ import numpy as np
 from numba import njit, prange
 
 from .engine.fused import run_block_euler
+from .engine.lanes import run_lanes
+from .engine.loop import STATUS_OK
+from .engine.lanes import supported as _lanes_supported
+from .engine.simd import LANES
 from .engine.loop import run_block
 from .engine.params import I_THREADS
 from .simulation import Simulation
 
 
 @njit(cache=True, parallel=True)
-def run_block_ensemble(fused, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt,
+def run_block_ensemble(fused, m_start, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt,
                        lay, lp, fp, ip, RNG, rec_src, rec_every, rec_mean, BUF, ACC,
                        Z, ZS, WORK, ERR, one, H, PW, out):
-    """:func:`~dendrosim.engine.loop.run_block` for every member m (row m of each array).
-
-    ``out[m]`` = (steps done, status, rows recorded).
-    """
-    for m in prange(Y.shape[0]):
+    """:func:`~dendrosim.engine.loop.run_block` for every member m >= ``m_start`` (row m of
+    each array), one by one. ``out[m]`` = (steps done, status, rows recorded)."""
+    for m in prange(m_start, Y.shape[0]):
         if fused:
             nd, st, nr = run_block_euler(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
                                          lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
@@ -45,10 +50,34 @@ def run_block_ensemble(fused, Y, X, T, HAS, n_steps, step0, plastic_from, integ,
         out[m, 2] = nr
 
 
-class Ensemble:
-    """Independent members of one config, differing only in ``init.seed``."""
+STATUS_RERUN = -1     # a member of the group diverged: rerun the group member by member
 
-    def __init__(self, cfg, seeds, fused: bool = True):
+
+@njit(cache=True, parallel=True)
+def run_block_lanes(n_groups, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG,
+                    rec_src, rec_every, rec_mean, BUF, ACC, Z, ZS, WORK, ERR, one, H, PW, out):
+    """The first ``n_groups`` x LANES members in the SIMD kernel, LANES at a time
+    (:func:`~dendrosim.engine.lanes.run_lanes`); a group with a diverging member is left
+    as it was, with status STATUS_RERUN."""
+    for g in prange(n_groups):
+        m0 = g * LANES
+        nr = run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, RNG, rec_src,
+                       rec_every, rec_mean, BUF, ACC, Z, WORK, PW)
+        for m in range(m0, m0 + LANES):
+            out[m, 0] = n_steps if nr >= 0 else 0
+            out[m, 1] = STATUS_OK if nr >= 0 else STATUS_RERUN
+            out[m, 2] = nr if nr >= 0 else 0
+
+
+class Ensemble:
+    """Independent members of one config, differing only in ``init.seed``.
+
+    ``lanes``: advance groups of LANES members in the SIMD kernel where
+    :func:`~dendrosim.engine.lanes.supported` (float64, one transfer function, fixed
+    top-down weights, forward Euler); the remaining members go one by one.
+    """
+
+    def __init__(self, cfg, seeds, fused: bool = True, lanes: bool = True):
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("an ensemble needs at least one seed")
@@ -58,6 +87,8 @@ class Ensemble:
         m0 = self.members[0]
         m0.ip[I_THREADS] = 0           # parallel over members, not inside a member (no nesting)
         self.fused = fused and m0.integ == 0
+        use_lanes = lanes and self.fused and _lanes_supported(m0.layout, m0.lp, m0.dtype)
+        self.n_groups = len(seeds) // LANES if use_lanes else 0
         lengths = {len(m.task) for m in self.members}
         if len(lengths) != 1:
             raise ValueError("ensemble members must have the same number of patterns")
@@ -73,6 +104,13 @@ class Ensemble:
             for k in self.WS:
                 m.ws[k] = self.WS[k][i]
         self._out = np.zeros((len(seeds), 3), dtype=np.int64)
+
+    def _run_member(self, m, args):
+        """Member m alone in the fused kernel (the rerun of a group whose member diverged)."""
+        (Y, X, T, HAS, n, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG, rec_src, every, mean, BUF, ACC,
+         Z, ZS, WORK, ERR, one, H, PW, _) = args
+        return run_block_euler(Y[m], X[m], T[m], HAS[m], n, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG[m],
+                               rec_src, every, mean, BUF[m], ACC[m], Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
 
     def __len__(self):
         return len(self.members)
@@ -101,11 +139,16 @@ class Ensemble:
             while done < segs[0].steps:
                 n = m0._next_block(block, segs[0].steps - done)
                 step0 = m0.state.step
-                run_block_ensemble(self.fused, self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ,
-                                   m0.dt, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.RNG, m0.rec_src, rc.every,
-                                   rc.mode == "mean", BUF, self.ACC, self.WS["z"], self.WS["zs"],
-                                   self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"],
-                                   self.WS["pw"], self._out)
+                args = (self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ, m0.dt, m0.layout.lay, m0.lp,
+                        m0.fp, m0.ip, self.RNG, m0.rec_src, rc.every, rc.mode == "mean", BUF, self.ACC,
+                        self.WS["z"], self.WS["zs"], self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"],
+                        self.WS["pw"], self._out)
+                if self.n_groups:
+                    run_block_lanes(self.n_groups, *args)
+                    for m in np.flatnonzero(self._out[:self.n_groups * LANES, 1] == STATUS_RERUN):
+                        self._out[m] = self._run_member(m, args)
+                if self.n_groups * LANES < len(ms):
+                    run_block_ensemble(self.fused, self.n_groups * LANES, *args)
                 for i, (m, s) in enumerate(zip(ms, sinks)):
                     nd, status, nr = self._out[i]
                     m._after_block(s, step0, int(nd), int(status), int(nr), BUF[i], None)

@@ -107,3 +107,88 @@ def test_a_diverging_member_is_reported_as_in_a_single_run():
         Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": 0}})).run(MemorySink())
     assert str(in_ensemble.value) == str(alone.value)
     assert sinks[0].final_status == "diverged"
+
+
+def _lanes_cfg(mode="sample"):
+    return config.from_dict({
+        "network": {"sizes": [5, 6, 4, 3], "transfer": "soft_relu", "bias": True, "tau_in": 3.0},
+        "conductances": {"nudging": "conductance"},
+        "plasticity": {"eta_up": [0.02, 0.01, 0.01], "eta_IP": [0.02, 0.02], "eta_PI": [0.01, 0.01],
+                       "tau_w": 5.0, "lag": 1.0},
+        "noise": {"sigma": 0.3, "convention": "euler_maruyama"},
+        "init": {"scale": 1.5},
+        "task": {"kind": "single_pattern", "n_repeats": 3, "duration": 6.0, "target_from": 1},
+        "record": {"variables": ["u_P", "v_A", "u_I", "v_B", "r"], "every": 2, "block": 25, "mode": mode,
+                   "weights_every": 20},
+    })
+
+
+def _single(cfg, seed):
+    sim = Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": seed}}))
+    sink = MemorySink()
+    sim.run(sink)
+    return sink
+
+
+@pytest.mark.parametrize("mode", ["sample", "mean"])
+def test_simd_lanes_equal_separate_runs_to_rounding(mode):
+    """Eight members per SIMD group (engine/lanes.py) plus two one by one: every recorded
+    trace and weight snapshot equals the member's single run to 1e-12 (only the order of
+    each dendritic sum differs), with biases, tau_w traces, input filter, a plasticity lag,
+    conductance nudging and Euler-Maruyama noise."""
+    cfg = _lanes_cfg(mode)
+    seeds = list(range(10))
+    ens = Ensemble(cfg, seeds)
+    assert ens.n_groups == 1                       # the SIMD kernel really runs members 0-7
+    sinks = [MemorySink() for _ in seeds]
+    ens.run(sinks)
+    for seed in (0, 5, 7, 9):
+        ss = _single(cfg, seed)
+        es = sinks[seed]
+        np.testing.assert_array_equal(np.concatenate(es.t), np.concatenate(ss.t))
+        np.testing.assert_allclose(np.concatenate(es.rows), np.concatenate(ss.rows), rtol=1e-12, atol=1e-12)
+        assert es.weights_t == ss.weights_t and len(ss.weights_t) > 2
+        for we, ws in zip(es.weights_list, ss.weights_list):
+            for k in ws:
+                np.testing.assert_allclose(we[k], ws[k], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(es.metric("apical_norm"), ss.metric("apical_norm"), rtol=1e-10, atol=1e-12)
+    # the lanes are independent members, not copies of one
+    assert not np.allclose(sinks[0].weights_list[-1]["up1"], sinks[1].weights_list[-1]["up1"])
+
+
+def test_simd_lanes_are_used_only_where_they_apply():
+    cfg = _lanes_cfg()
+    assert Ensemble(cfg, range(16)).n_groups == 2
+    assert Ensemble(cfg, range(7)).n_groups == 0                                # fewer members than lanes
+    assert Ensemble(cfg, range(8), lanes=False).n_groups == 0
+    d = cfg.to_dict()
+    assert Ensemble(config.from_dict({**d, "simulation": {"dtype": "float32"}}), range(8)).n_groups == 0
+    assert Ensemble(config.from_dict({**d, "simulation": {"integrator": "heun"}}), range(8)).n_groups == 0
+    mixed = {**d, "network": {**d["network"], "transfer": ["soft_relu", "logistic", "soft_relu"]}}
+    assert Ensemble(config.from_dict(mixed), range(8)).n_groups == 0
+    down = {**d, "plasticity": {**d["plasticity"], "eta_down": [0.01, 0.01]}}
+    assert Ensemble(config.from_dict(down), range(8)).n_groups == 0
+
+
+def test_a_diverging_member_of_a_simd_group_stops_as_in_its_single_run():
+    """Member 3 of a SIMD group starts with a non-finite potential: the group goes back to
+    its saved noise streams, runs member by member, and member 3 reports the divergence of
+    its single run while the others record what their single runs record."""
+    from dendrosim.simulation import Diverged
+    cfg = _lanes_cfg()
+    ens = Ensemble(cfg, range(8))
+    assert ens.n_groups == 1
+    ens.Y[3, 0] = np.inf
+    sinks = [MemorySink() for _ in range(8)]
+    with pytest.raises(Diverged) as in_ensemble:
+        ens.run(sinks)
+    bad = Simulation(config.from_dict({**cfg.to_dict(), "init": {**cfg.to_dict()["init"], "seed": 3}}))
+    bad.net.y[0] = np.inf
+    with pytest.raises(Diverged) as alone:
+        bad.run(MemorySink())
+    assert str(in_ensemble.value) == str(alone.value)
+    assert sinks[3].final_status == "diverged"
+    for m in (0, 2):
+        rows = np.concatenate(sinks[m].rows)
+        assert len(rows) > 0
+        np.testing.assert_array_equal(rows, np.concatenate(_single(cfg, m).rows)[:len(rows)])

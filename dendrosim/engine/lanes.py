@@ -1,0 +1,369 @@
+"""The fused Euler kernel for LANES ensemble members at once, one member per SIMD lane.
+
+A member's network is too small to fill the vector units (a 30-20-10 row is 20-30
+weights), but LANES members of the same shape side by side are not: their states
+are interleaved (value i of member l at ``i*LANES + l``) and every weight pass
+handles the LANES members' copies of a weight in one instruction
+(:mod:`~dendrosim.engine.simd`). Per member the arithmetic is that of
+:func:`~dendrosim.engine.fused.run_block_euler`, step by step and operation by
+operation (eqs. 1-10), except that each dendritic sum runs over j in order instead
+of in the partial sums of a vectorised reduction: results agree to rounding
+(tests/test_ensemble.py, 1e-12). Each member keeps its own noise stream, input and
+target.
+
+:func:`run_lanes` takes the stacked per-member arrays of
+:class:`dendrosim.ensemble.Ensemble`, interleaves the state of members
+m0..m0+LANES-1, integrates, and writes the state back. It handles the
+configurations of :func:`supported`; a member that diverges sends the whole group
+back to the member-by-member kernel from the group's saved state (ensemble.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
+                       L_W_IP, L_W_PI, L_W_UP)
+from .fused import _attenuation, _errors_batched, _matrix_pass_serial
+from .loop import _noisy_count
+from .params import (F_DT, F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
+                     I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
+                     P_ETA_UP)
+from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, derived, nudging_current, phi_batch,
+                  phi_batch_setup)
+from .rng import add_normals_lane
+from .simd import LANES, vadd, vfma, vlane, vload, vmul, vsplat, vstore, vsub, vzero
+
+L = LANES
+
+
+def supported(layout, lp, dtype) -> bool:
+    """Whether :func:`run_lanes` handles this network: float64, one transfer function for
+    every layer (the batched phi of the fused kernel) and fixed top-down weights."""
+    lay = layout.lay
+    N = layout.depth
+    return (np.dtype(dtype) == np.float64
+            and len({int(lay[k, L_TRANSFER]) for k in range(1, N + 1)}) == 1
+            and all(lp[k, P_ETA_DOWN] == 0.0 for k in range(1, N)))
+
+
+# -- moving members in and out of lanes ---------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _interleave(A, m0, out):
+    n = A.shape[1]
+    for l in range(L):
+        for i in range(n):
+            out[i * L + l] = A[m0 + l, i]
+
+
+@njit(cache=True, inline="always")
+def _deinterleave(src, A, m0):
+    n = A.shape[1]
+    for l in range(L):
+        for i in range(n):
+            A[m0 + l, i] = src[i * L + l]
+
+
+@njit(cache=True, inline="always")
+def _widen(row, out):
+    """out[i*L+l] = row[i] for every lane (per-neuron constants)."""
+    for i in range(row.shape[0]):
+        for l in range(L):
+            out[i * L + l] = row[i]
+
+
+# -- one pass over a weight matrix of all lanes (fused.py's _rows) ---------------------------------
+
+@njit(cache=True, inline="always")
+def _weight(y, b, bd, mode, C1, C2, e, ce, old, new, acc):
+    """One weight of every lane (at y[b:b+LANES], its trace at y[bd:]): the update of eqs. 7-10
+    (``mode`` 2: via the tau_w trace, 1: directly, 0: none), then acc += w * new."""
+    if mode == 2:
+        d = vload(y, bd)
+        w = vfma(C1, d, vload(y, b))
+        vstore(y, b, w)
+        vstore(y, bd, vfma(C2, vsub(vmul(e, old), d), d))
+    elif mode == 1:
+        w = vfma(ce, old, vload(y, b))
+        vstore(y, b, w)
+    else:
+        w = vload(y, b)
+    return vfma(w, new, acc)
+
+
+@njit(cache=True)
+def _lane_pass(y, wo, do, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add):
+    """out[oo+i] (+)= sum_j W_ij(t+1) new[po+j] per lane, updating W_ij (and its trace D_ij at
+    ``do``) with dt eta err[eo+i] old[po+j] first; offsets count values (x LANES inside).
+
+    Four rows at a time: each row's sum still runs over j in order, but four independent
+    sums keep the FMA units busy instead of waiting on one chain's latency."""
+    mode = (2 if traces_on else 1) if learn else 0
+    C1, C2 = vsplat(c1), vsplat(c2)
+    R = L * n_pre                        # one row of lane vectors
+    x0 = po * L
+    n4 = n_post - n_post % 4
+    for i in range(0, n4, 4):
+        b, bd = (wo + i * n_pre) * L, (do + i * n_pre) * L
+        e0, e1 = vload(err, (eo + i) * L), vload(err, (eo + i + 1) * L)
+        e2, e3 = vload(err, (eo + i + 2) * L), vload(err, (eo + i + 3) * L)
+        c0, c_1, c_2, c_3 = vmul(C1, e0), vmul(C1, e1), vmul(C1, e2), vmul(C1, e3)
+        a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()
+        for j in range(n_pre):
+            o = j * L
+            xo, xn = vload(old, x0 + o), vload(new, x0 + o)
+            a0 = _weight(y, b + o, bd + o, mode, C1, C2, e0, c0, xo, xn, a0)
+            a1 = _weight(y, b + R + o, bd + R + o, mode, C1, C2, e1, c_1, xo, xn, a1)
+            a2 = _weight(y, b + 2 * R + o, bd + 2 * R + o, mode, C1, C2, e2, c_2, xo, xn, a2)
+            a3 = _weight(y, b + 3 * R + o, bd + 3 * R + o, mode, C1, C2, e3, c_3, xo, xn, a3)
+        _store_sum(out, (oo + i) * L, a0, add)
+        _store_sum(out, (oo + i + 1) * L, a1, add)
+        _store_sum(out, (oo + i + 2) * L, a2, add)
+        _store_sum(out, (oo + i + 3) * L, a3, add)
+    for i in range(n4, n_post):
+        b, bd = (wo + i * n_pre) * L, (do + i * n_pre) * L
+        e0 = vload(err, (eo + i) * L)
+        c0 = vmul(C1, e0)
+        a0 = vzero()
+        for j in range(n_pre):
+            o = j * L
+            a0 = _weight(y, b + o, bd + o, mode, C1, C2, e0, c0, vload(old, x0 + o), vload(new, x0 + o), a0)
+        _store_sum(out, (oo + i) * L, a0, add)
+
+
+@njit(cache=True, inline="always")
+def _store_sum(out, o, acc, add):
+    vstore(out, o, vadd(vload(out, o), acc) if add else acc)
+
+
+@njit(cache=True)
+def _lane_bias(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, out, oo):
+    """fused.py's _bias_pass for every lane."""
+    learn = plastic and eta != 0.0
+    for ii in range(n * L):
+        i = np.uint64(ii)
+        b, t = np.uint64(bo * L) + i, np.uint64((bo + n_w) * L) + i
+        if learn:
+            if traces_on:
+                d = y[t]
+                y[b] += dt * eta * d
+                y[t] = d + dt * inv_tau_w * (err[np.uint64(eo * L) + i] - d)
+            else:
+                y[b] += dt * eta * err[np.uint64(eo * L) + i]
+        out[np.uint64(oo * L) + i] += y[b]
+
+
+# -- somatic potentials (rhs.somatic_derivatives) ----------------------------------------------------
+
+@njit(cache=True)
+def _somatic_lanes(y, z, out, tgt, has, lay, fp, ip):
+    N = lay.shape[0] - 1
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
+    mode = ip[I_NUDGING]
+    for k in range(1, N + 1):
+        uo, vbo, nk = np.uint64(lay[k, L_UP_U] * L), np.uint64(lay[k, L_VB] * L), lay[k, L_N] * L
+        if k < N:
+            vao = np.uint64(lay[k, L_VA] * L)
+            for ii in range(nk):
+                i = np.uint64(ii)
+                u = y[uo + i]
+                out[uo + i] = -g_l * u + g_B * (z[vbo + i] - u) + g_A * (z[vao + i] - u)
+            io, vio, nn = np.uint64(lay[k, L_UI] * L), np.uint64(lay[k, L_VI] * L), lay[k + 1, L_N] * L
+            un = np.uint64(lay[k + 1, L_UP_U] * L)
+            for ii in range(nn):
+                i = np.uint64(ii)
+                u = y[io + i]
+                out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
+                               + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
+        else:
+            for ii in range(lay[k, L_N]):
+                for l in range(L):
+                    i = np.uint64(ii * L + l)
+                    u = y[uo + i]
+                    du = -g_l * u + g_B * (z[vbo + i] - u)
+                    if has[l]:
+                        du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
+                    out[uo + i] = du
+
+
+@njit(cache=True)
+def _rates_lanes(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, tau_in_on):
+    """fused.py's _rates_batched for every lane: rates at t+1 of all neurons and the input."""
+    for j in range(n * L):
+        p_arg[j] = y[j]
+    phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
+    r0o, y0 = np.uint64(lay[0, L_R] * L), np.uint64(lay[0, L_UP_U] * L)
+    if tau_in_on:
+        for jj in range(lay[0, L_N] * L):
+            j = np.uint64(jj)
+            out[r0o + j] = y[y0 + j]
+    else:
+        for jj in range(lay[0, L_N] * L):
+            j = np.uint64(jj)
+            out[r0o + j] = x[j]
+    r = np.uint64(r0 * L)
+    for jj in range(n * L):
+        j = np.uint64(jj)
+        out[r + j] = p_out[j]
+
+
+@njit(cache=True)
+def _lanes_finite(y, n):
+    """loop.py's _neurons_finite for every lane: each lane's sum of y[0:n] (in order) is finite."""
+    acc = vzero()
+    for i in range(n):
+        acc = vadd(acc, vload(y, i * L))
+    for l in range(L):
+        if not np.isfinite(vlane(acc, l)):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _record_lanes(y, z, n_y, rec_src, BUF, m0, row):
+    for l in range(L):
+        for j in range(rec_src.shape[0]):
+            s = rec_src[j]
+            BUF[m0 + l, row, j] = y[s * L + l] if s < n_y else z[(s - n_y) * L + l]
+
+
+@njit(cache=True)
+def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, RNG, rec_src, rec_every,
+              rec_mean, BUF, ACC, Z, WORK, PW):
+    """Members m0..m0+LANES-1 of the stacked ensemble arrays for ``n_steps`` Euler steps.
+
+    Returns the number of rows recorded per member, or -1 if a member diverged: the
+    members' state (written back only at the end), noise streams and mean-recording sums
+    are then as they were at the call, for the caller to rerun them one by one (so that
+    the diverging member stops where its single run stops)."""
+    N = lay.shape[0] - 1
+    n_y, n_z = Y.shape[1], Z.shape[1]
+    n_w = ip[I_N_W]
+    traces_on = ip[I_TAU_W_ON] == 1
+    dtv = fp[F_DT]
+    inv_tau_w = 1.0 / fp[F_TAU_W] if traces_on else 0.0
+    sigma = fp[F_SIGMA]
+    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * np.sqrt(dt)
+    n_noisy = _noisy_count(lay, ip)
+    n_neurons = lay[0, L_UP_U]
+    n0 = lay[0, L_N]
+    uy0 = np.uint64(lay[0, L_UP_U] * L)
+    tau_in_on = ip[I_TAU_IN_ON] == 1
+    tau_in = fp[F_TAU_IN]
+    saved_rng, saved_acc = RNG[m0:m0 + L].copy(), ACC[m0:m0 + L].copy()   # Y is written back only at the end
+    # per member: derived values and the top-down part of v_A at the start, as run_block_euler
+    for l in range(L):
+        m = m0 + l
+        derived(Y[m], Z[m], X[m], T[m], HAS[m], lay, lp, fp, ip)
+        for k in range(1, N):
+            nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
+            _matrix_pass_serial(Y[m], lay[k, L_W_DOWN], nk, nn, WORK[m, 3], 0, Z[m], Z[m], rno, fp[F_DT],
+                                fp[F_DT], fp[F_DT], False, n_w, False, WORK[m, 4], vao, False)
+    y, z = np.empty(n_y * L), np.empty(n_z * L)
+    rnew, e_up, e_pi, v_td = np.empty(n_z * L), np.zeros(n_z * L), np.zeros(n_z * L), np.empty(n_z * L)
+    x, tgt = np.empty(X.shape[1] * L), np.empty(T.shape[1] * L)
+    _interleave(Y, m0, y)
+    _interleave(Z, m0, z)
+    _interleave(X, m0, x)
+    _interleave(T, m0, tgt)
+    for l in range(L):
+        for i in range(n_z):
+            v_td[i * L + l] = WORK[m0 + l, 4, i]
+    has = HAS[m0:m0 + L].copy()
+    code = phi_batch_setup(PW[m0], lay, lp)
+    n_pad = PW.shape[2]
+    p_arg, p_out = np.zeros(n_pad * L), np.zeros(n_pad * L)
+    p_g, p_b, p_t, att = np.empty(n_pad * L), np.empty(n_pad * L), np.empty(n_pad * L), np.empty(n_pad * L)
+    _widen(PW[m0, PW_GAMMA], p_g)
+    _widen(PW[m0, PW_BETA], p_b)
+    _widen(PW[m0, PW_THETA], p_t)
+    _widen(_attenuation(lay, fp, n_pad), att)
+    vb0 = lay[1, L_VB] - lay[1, L_UP_U]
+    rb0 = lay[1, L_R] - lay[1, L_UP_U]
+    n_rec_vars = rec_src.shape[0]
+    n_rec = 0
+    for step in range(n_steps):
+        plastic = step >= plastic_from
+        if n_rec_vars > 0:
+            s = step0 + step
+            if not rec_mean:
+                if s % rec_every == 0:
+                    _record_lanes(y, z, n_y, rec_src, BUF, m0, n_rec)
+                    n_rec += 1
+            else:
+                for l in range(L):
+                    for j in range(n_rec_vars):
+                        src = rec_src[j]
+                        ACC[m0 + l, j] += y[src * L + l] if src < n_y else z[(src - n_y) * L + l]
+                if (s + 1) % rec_every == 0:
+                    for l in range(L):
+                        for j in range(n_rec_vars):
+                            BUF[m0 + l, n_rec, j] = ACC[m0 + l, j] / rec_every
+                            ACC[m0 + l, j] = 0.0
+                    n_rec += 1
+        # -- error signals at t (eqs. 7-8; the batched phi of run_block_euler) ---------------------
+        if plastic:
+            _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0 * L, rb0 * L, att, n_neurons * L)
+            for k in range(1, N):
+                if lp[k, P_ETA_PI] != 0.0:
+                    vao = lay[k, L_VA] * L
+                    for i in range(lay[k, L_N] * L):
+                        e_pi[vao + i] = -z[vao + i]
+        # -- somatic potentials and input filter (eqs. 1-2) ------------------------------------------
+        _somatic_lanes(y, z, rnew, tgt, has, lay, fp, ip)
+        for ii in range(n_neurons * L):
+            i = np.uint64(ii)
+            y[i] += dt * rnew[i]
+        if tau_in_on:
+            for jj in range(n0 * L):
+                j = np.uint64(jj)
+                y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
+        if sigma != 0.0:
+            for l in range(L):
+                add_normals_lane(y, n_noisy, scale, RNG[m0 + l], l, L)
+        if not _lanes_finite(y, n_neurons):
+            RNG[m0:m0 + L] = saved_rng
+            ACC[m0:m0 + L] = saved_acc
+            return -1
+        _rates_lanes(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, n_neurons, lay, tau_in_on)
+        # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------------------
+        for k in range(1, N + 1):
+            nk, npv = lay[k, L_N], lay[k - 1, L_N]
+            vbo, po = lay[k, L_VB], lay[k - 1, L_R]
+            eta = lp[k, P_ETA_UP]
+            wo = lay[k, L_W_UP]
+            _lane_pass(y, wo, wo + n_w, nk, npv, e_up, vbo, z, rnew, po, z, vbo, dtv * eta, dtv * inv_tau_w,
+                       plastic and eta != 0.0, traces_on, False)
+            if lay[k, L_B_UP] >= 0:
+                _lane_bias(y, lay[k, L_B_UP], nk, e_up, vbo, eta, dtv, inv_tau_w, traces_on, n_w, plastic, z, vbo)
+            if k == N:
+                continue
+            nn = lay[k + 1, L_N]
+            vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
+            eta = lp[k, P_ETA_IP]
+            wo = lay[k, L_W_IP]
+            _lane_pass(y, wo, wo + n_w, nn, nk, e_up, vio, z, rnew, ro, z, vio, dtv * eta, dtv * inv_tau_w,
+                       plastic and eta != 0.0, traces_on, False)
+            if lay[k, L_B_IP] >= 0:
+                _lane_bias(y, lay[k, L_B_IP], nn, e_up, vio, eta, dtv, inv_tau_w, traces_on, n_w, plastic, z, vio)
+            wo = lay[k, L_W_DOWN]
+            _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rno, v_td, vao, 0.0, 0.0, False, False,
+                       False)
+            for i in range(nk * L):
+                z[vao * L + i] = v_td[vao * L + i]
+            eta = lp[k, P_ETA_PI]
+            wo = lay[k, L_W_PI]
+            _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rio, z, vao, dtv * eta, dtv * inv_tau_w,
+                       plastic and eta != 0.0, traces_on, True)
+        # -- rates of t+1 become current ---------------------------------------------------------------
+        r0o = lay[0, L_R] * L
+        for j in range(n0 * L):
+            z[r0o + j] = rnew[r0o + j]
+        for j in range(n_neurons * L):
+            z[rb0 * L + j] = rnew[rb0 * L + j]
+    _deinterleave(y, Y, m0)
+    _deinterleave(z, Z, m0)
+    return n_rec
