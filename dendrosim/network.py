@@ -26,6 +26,7 @@ signature per dtype, a checkpoint is one array and an ensemble is a 2-D array.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -124,8 +125,19 @@ class Layout:
         return cls(sizes, tuple(transfers), bool(bias), bool(traces), lay, n_y, zo, w_start, n_w)
 
     # -- named slices ---------------------------------------------------------------
+    @cached_property
+    def _slices(self) -> dict:
+        return {}
+
     def weight_slice(self, group: str, k: int) -> tuple[slice, tuple[int, ...]]:
-        """Slice of ``y`` holding weight ``group`` of layer ``k`` and its shape."""
+        """Slice of ``y`` holding weight ``group`` of layer ``k`` and its shape (memoised:
+        every pattern's metrics and weight snapshots ask for them)."""
+        hit = self._slices.get((group, k))
+        if hit is None:
+            hit = self._slices[(group, k)] = self._weight_slice(group, k)
+        return hit
+
+    def _weight_slice(self, group: str, k: int) -> tuple[slice, tuple[int, ...]]:
         N, n = self.depth, self.sizes
         if group not in _GROUP_COL:
             raise KeyError(f"unknown weight group {group!r}; groups are {GROUPS}")
@@ -142,6 +154,10 @@ class Layout:
 
     def weight_names(self) -> list[str]:
         """Names ``group{k}`` of every weight array present, in storage order."""
+        return list(self._weight_names)
+
+    @cached_property
+    def _weight_names(self) -> tuple[str, ...]:
         names = []
         for k in range(1, self.depth + 1):
             for g in GROUPS:
@@ -150,7 +166,7 @@ class Layout:
                 except KeyError:
                     continue
                 names.append(f"{g}{k}")
-        return names
+        return tuple(names)
 
     def variable_slice(self, var: str, k: int) -> tuple[str, slice]:
         """Where recordable variable ``var`` of layer ``k`` lives: ("y"|"z", slice)."""
