@@ -22,11 +22,10 @@ from numba import njit, prange
 
 from .engine.fused import run_block_euler
 from .engine.lanes import run_lanes
-from .engine.loop import STATUS_OK
 from .engine.lanes import supported as _lanes_supported
-from .engine.simd import LANES
-from .engine.loop import run_block
+from .engine.loop import STATUS_OK, run_block
 from .engine.params import I_THREADS
+from .engine.simd import LANES
 from .simulation import Simulation
 
 
