@@ -304,7 +304,10 @@ def build_network(cfg, layout, dtype, rng) -> Network:
             net.w(f"b_up{k}")[...] = i.hidden_bias
     if i.self_predicting:
         c = cfg.conductances
-        set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
+        if (cfg.learner or {}).get("steady") == "convex":     # the paper's printed two-sweep: no leak
+            set_self_predicting(net, 0.0, c.g_B, c.g_A, c.g_D)  # (learners/steady.py)
+        else:
+            set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
     return net
 
 

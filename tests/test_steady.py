@@ -219,3 +219,50 @@ def test_exact_in_float32_stops_at_the_dtype_resolution():
     assert s64.change < 1e-8 < s32.change and s64.iterations > s32.iterations
     for k in (1, 2, 3):
         np.testing.assert_allclose(s32.u[k], s64.u[k], rtol=1e-5, atol=1e-5)
+
+
+def test_convex_two_sweep_is_the_paper_printed_scheme():
+    """[learner] steady = "convex": research notes sec. 4(c) steps 1-4 as printed, with the
+    conductance ratios as lambdas, written out here independently; the free prediction is
+    the plain feedforward net; with v-hat the downward mixture's no-apical value (caveat
+    ii), its self-predicting state has no error without a target, for depth 2 and 3."""
+    rng = np.random.default_rng(21)
+    cfg, net = _depth2(rng)
+    cfg = config.from_dict({**cfg.to_dict(), "learner": {"rule": "dendritic", "steady": "convex"}})
+    circ = steady.Circuit(cfg)
+    x, t = rng.uniform(0, 1, 5), rng.uniform(-1, 1, 3)
+    gB, gA, gD, gs = 1.0, 0.8, 1.0, 0.8
+    lam_N, lam_I, lam_1 = gs / (gB + gs), gs / (gD + gs), gA / (gB + gA)
+    W = net.weights()
+    sr = lambda u: 0.1 * np.log1p(np.exp(u - 3.0))          # noqa: E731  layer 1
+    lg = lambda u: 1 / (1 + np.exp(-u))                       # noqa: E731  layer 2 and interneurons
+    vB1 = W["up1"] @ x + W["b_up1"]                          # step 1: u = v_B
+    vI = W["IP1"] @ sr(vB1) + W["b_IP1"]
+    vB2 = W["up2"] @ sr(vB1) + W["b_up2"]
+    u2 = (1 - lam_N) * vB2 + lam_N * t                        # step 2
+    uI = (1 - lam_I) * vI + lam_I * u2                        # step 3
+    vA = W["down1"] @ lg(u2) + W["PI1"] @ lg(uI)
+    u1 = (1 - lam_1) * vB1 + lam_1 * vA
+    st = steady.solve(net, circ, x, t, method="convex")
+    np.testing.assert_allclose(st.u[2][0], u2, rtol=1e-13)
+    np.testing.assert_allclose(st.uI[1][0], uI, rtol=1e-13)
+    np.testing.assert_allclose(st.u[1][0], u1, rtol=1e-13)
+    np.testing.assert_allclose(st.vhat[1][0], (1 - lam_1) * vB1, rtol=1e-13)   # the mixture's no-apical value
+    np.testing.assert_allclose(st.out_ff[0], vB2, rtol=1e-13)            # plain feedforward output
+    np.testing.assert_allclose(steady.feedforward(net, circ, x)[0][1][0], vB1, rtol=1e-13)
+    with pytest.raises(ValueError, match="convex"):
+        steady.solve(net, steady.Circuit(_depth2(rng)[0]), x, t, method="convex")
+    # its self-predicting state, as the network initialisation sets it for this scheme
+    for sizes in ((5, 4, 3), (5, 4, 4, 3)):
+        d = cfg.to_dict()
+        sim_cfg = config.from_dict({**d, "network": {**d["network"], "sizes": list(sizes),
+                                                     "transfer": "logistic"},
+                                    "init": {"self_predicting": True, "seed": 3}, "plasticity": {"tau_w": 0.0}})
+        sim, c = Simulation(sim_cfg), steady.Circuit(sim_cfg)
+        xs = rng.uniform(0, 1, (4, 5))
+        free = steady.solve(sim.net, c, xs, None, method="convex")
+        G = steady.plasticity(free, sim.net, c, groups=("up", "IP", "PI"))
+        assert max(np.max(np.abs(g)) for g in G.values()) < 1e-12, sizes
+        nudged = steady.solve(sim.net, c, xs, rng.uniform(-1, 1, (4, 3)), method="convex")
+        G = steady.plasticity(nudged, sim.net, c, groups=("up",))
+        assert np.max(np.abs(G["up1"])) > 1e-5, sizes        # a target reaches the lowest layer

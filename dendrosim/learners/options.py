@@ -40,7 +40,9 @@ KEYS = {
     "error_noise": (0.0, float, "s.d. of Gaussian noise on the error sent to the hidden layers"),
     "error_noise_to": ("hidden", ("hidden", "both"), "error noise on hidden layers only or also output"),
     "bias_scale": (0.0, float, "redraw forward biases U(-s, s) at the start (0 = keep [init]'s zeros)"),
-    "steady": ("exact", ("exact", "two_sweep"), "dendritic: exact fixed point or two-sweep approximation"),
+    "steady": ("exact", ("exact", "two_sweep", "convex"),
+               "dendritic: exact fixed point, two-sweep approximation with the exact compartment forms, or "
+               "convex = the two-sweep as the paper prints it (no leak or attenuation; research notes 4(c) (i))"),
     "tol": (1e-10, float, "exact steady state: max |change| of any potential "
                           "(at least 8 eps |u| of the dtype)"),
     "max_iter": (500, int, "exact steady state: max sweeps"),

@@ -36,6 +36,17 @@ Two solvers, vectorised over a mini-batch (rows of ``x``):
     self-predicting state without a target has zero error. The downward sweep
     then mixes in the apical input once; lower layers are not revisited.
 
+``convex``
+    The two-sweep as the paper prints it: u = v_B going up (hidden, and v_I for the
+    interneurons), so the free prediction is the plain feedforward net, then the convex
+    mixtures u_N = (1 - l_N) v_B + l_N u_tgt, u_I = (1 - l_I) v_I + l_I u_{k+1},
+    u_k = (1 - l_k) v_B + l_k v_A with the conductance ratios l = g_som/(g_B+g_som),
+    g_som/(g_D+g_som), g_A/(g_B+g_A): no leak. Caveat (ii) decides v-hat: the scheme's own
+    no-apical value (1 - l_k) v_B of the downward mixture, so that its self-predicting state
+    (W_IP = (1 - l_{k+1}) W_up, 1 at the output; set by the network initialisation for
+    this scheme) has zero error without a target. (``Circuit`` of such a config: g_l = 0 and
+    :meth:`Circuit.up` = 1; otherwise the code of ``two_sweep``.)
+
 :func:`plasticity` evaluates eqs. 7-10 at a solved state without the tau_w
 filter (the filter is a low-pass of a constant here), averaged over the batch.
 """
@@ -65,6 +76,11 @@ class Circuit:
         self.transfers = tuple(nw.transfer)          # layers 1..N
         self.tp = dict(gamma=nw.gamma, beta=nw.beta, theta=nw.theta)
         self.N = len(nw.sizes) - 1
+        # [learner] steady = "convex": the paper's two-sweep as printed (notes sec. 4(c) (i)):
+        # no leak and no attenuation, so u = v_B on the way up, convex mixtures on the way down
+        self.convex = (cfg.learner or {}).get("steady") == "convex"
+        if self.convex:
+            self.g_l = 0.0
 
     # transfer of layer k (interneurons of layer k use k+1)
     def phi(self, k, u):
@@ -76,6 +92,11 @@ class Circuit:
     def att(self, k):
         """v-hat factor of layer k: g_B/(g_l+g_B+g_A), g_A = 0 at the output (eq. 7)."""
         return self.g_B / (self.g_l + self.g_B + (self.g_A if k < self.N else 0.0))
+
+    def up(self, k):
+        """Soma of layer k per unit v_B on the way up (and in the free feedforward net):
+        :meth:`att`, or 1 in the convex form (the paper's u = v_B)."""
+        return 1.0 if self.convex else self.att(k)
 
     @property
     def att_I(self):
@@ -178,14 +199,14 @@ def two_sweep(net, circ: Circuit, x, target=None, W: Weights | None = None) -> S
         if k == N and tgt is not None:
             u[k] = c.nudged(c.g_B * vB[k], c.g_l + c.g_B, tgt)          # step 2
         else:
-            u[k] = vhat[k]
+            u[k] = c.up(k) * vB[k]
         r[k] = c.phi(k, u[k])
         if k < N:
             st.vI[k] = _vI(W, k, r[k])
             st.vhat_I[k] = c.att_I * st.vI[k]
             st.uI[k] = st.vhat_I[k]
-    # the upward sweep is the attenuated feedforward net: its output is the free prediction
-    st.out_ff = vhat[N].copy()
+    # the upward sweep is the (attenuated) feedforward net: its output is the free prediction
+    st.out_ff = c.up(N) * vB[N]
     # step 3: downward sweep, lower layers not revisited
     for k in range(N - 1, 0, -1):
         st.uI[k] = c.nudged(c.g_D * st.vI[k], c.g_l + c.g_D, u[k + 1])
@@ -266,11 +287,15 @@ def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weight
 def solve(net, circ: Circuit, x, target=None, method="exact", tol=1e-10, max_iter=500,
           W: Weights | None = None) -> State:
     """Steady state for input rates ``x`` ((n0,) or (batch, n0)) and voltage target."""
-    if method == "exact":
+    if method == "exact" and not circ.convex:
         return exact(net, circ, x, target, tol, max_iter, W)
-    if method == "two_sweep":
+    if method in ("two_sweep", "convex"):
+        if (method == "convex") != circ.convex:
+            raise ValueError("steady-state method 'convex' needs a Circuit of a config with "
+                             "[learner] steady = \"convex\", and only that method can use one")
         return two_sweep(net, circ, x, target, W)
-    raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep)")
+    raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep, convex)"
+                     + (" (a convex Circuit has no exact fixed point)" if circ.convex else ""))
 
 
 def _errors(st: State, net, circ: Circuit, groups, W: Weights):
@@ -393,6 +418,6 @@ def feedforward(net, circ: Circuit, x, W: Weights | None = None):
     x = _as_batch(x, net.dtype)
     u, r = [None] * (N + 1), [x] + [None] * N
     for k in range(1, N + 1):
-        u[k] = circ.att(k) * _basal(W, k, r[k - 1])
+        u[k] = circ.up(k) * _basal(W, k, r[k - 1])
         r[k] = circ.phi(k, u[k])
     return u, r
