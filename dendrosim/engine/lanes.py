@@ -155,6 +155,16 @@ def _lane_bias(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, o
         out[np.uint64(oo * L) + i] += y[b]
 
 
+@njit(cache=True, inline="always")
+def _forward_pass(y, wo, bo, n_post, n_pre, err, vo, z, rnew, po, eta, dt, inv_tau_w, traces_on, n_w, plastic):
+    """Weights and bias (at ``bo``, if >= 0) into the dendrites z[vo:] of a forward or IP
+    synapse group: eq. 7 or 8 at t, then v_B or v_I at t+1."""
+    _lane_pass(y, wo, wo + n_w, n_post, n_pre, err, vo, z, rnew, po, z, vo, dt * eta, dt * inv_tau_w,
+               plastic and eta != 0.0, traces_on, False)
+    if bo >= 0:
+        _lane_bias(y, bo, n_post, err, vo, eta, dt, inv_tau_w, traces_on, n_w, plastic, z, vo)
+
+
 # -- somatic potentials (rhs.somatic_derivatives) ----------------------------------------------------
 
 @njit(cache=True)
@@ -333,22 +343,14 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
             vbo, po = lay[k, L_VB], lay[k - 1, L_R]
-            eta = lp[k, P_ETA_UP]
-            wo = lay[k, L_W_UP]
-            _lane_pass(y, wo, wo + n_w, nk, npv, e_up, vbo, z, rnew, po, z, vbo, dtv * eta, dtv * inv_tau_w,
-                       plastic and eta != 0.0, traces_on, False)
-            if lay[k, L_B_UP] >= 0:
-                _lane_bias(y, lay[k, L_B_UP], nk, e_up, vbo, eta, dtv, inv_tau_w, traces_on, n_w, plastic, z, vbo)
+            _forward_pass(y, lay[k, L_W_UP], lay[k, L_B_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
+                          inv_tau_w, traces_on, n_w, plastic)
             if k == N:
                 continue
             nn = lay[k + 1, L_N]
             vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
-            eta = lp[k, P_ETA_IP]
-            wo = lay[k, L_W_IP]
-            _lane_pass(y, wo, wo + n_w, nn, nk, e_up, vio, z, rnew, ro, z, vio, dtv * eta, dtv * inv_tau_w,
-                       plastic and eta != 0.0, traces_on, False)
-            if lay[k, L_B_IP] >= 0:
-                _lane_bias(y, lay[k, L_B_IP], nn, e_up, vio, eta, dtv, inv_tau_w, traces_on, n_w, plastic, z, vio)
+            _forward_pass(y, lay[k, L_W_IP], lay[k, L_B_IP], nn, nk, e_up, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
+                          inv_tau_w, traces_on, n_w, plastic)
             wo = lay[k, L_W_DOWN]
             _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rno, v_td, vao, 0.0, 0.0, False, False,
                        False)
