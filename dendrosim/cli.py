@@ -155,7 +155,10 @@ def _run_ensemble(cfg, out: Path, seeds, quiet) -> int:
     sinks = [HDF5Sink(p, compression=cfg.record.compression) for p in paths]
     m0 = ens.members[0]
     progress = Progress(m0.total_steps, m0.dt) if (not quiet and sys.stderr.isatty()) else None
-    print(f"dendrosim: ensemble of {len(seeds)} seeds -> {paths[0].parent / (out.stem + '_seed*.h5')}",
+    from .engine.simd import LANES
+    how = (f"{ens.n_groups * LANES} in SIMD groups of {LANES}, results equal to single runs to rounding"
+           if ens.n_groups else "one by one, bit for bit as single runs")
+    print(f"dendrosim: ensemble of {len(seeds)} seeds ({how}) -> {paths[0].parent / (out.stem + '_seed*.h5')}",
           file=sys.stderr)
     try:
         ens.run(sinks, progress)
