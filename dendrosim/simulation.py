@@ -27,6 +27,7 @@ from .engine.loop import STATUS_DIVERGED, pattern_metrics, run_block, sample_now
 from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
+from .learners.steady import is_convex
 from .network import Layout, Network, init_random, set_self_predicting
 from .tasks import make_task
 
@@ -304,8 +305,8 @@ def build_network(cfg, layout, dtype, rng) -> Network:
             net.w(f"b_up{k}")[...] = i.hidden_bias
     if i.self_predicting:
         c = cfg.conductances
-        if (cfg.learner or {}).get("steady") == "convex":     # the paper's printed two-sweep: no leak
-            set_self_predicting(net, 0.0, c.g_B, c.g_A, c.g_D)  # (learners/steady.py)
+        if is_convex(cfg):                     # the paper's printed two-sweep: no leak (learners/steady.py)
+            set_self_predicting(net, 0.0, c.g_B, c.g_A, c.g_D)
         else:
             set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
     return net

@@ -65,6 +65,11 @@ class NoFixedPoint(RuntimeError):
     """The steady-state iteration did not converge (no stable fixed point reachable)."""
 
 
+def is_convex(cfg) -> bool:
+    """Whether ``cfg`` asks for the paper's printed two-sweep ([learner] steady = "convex")."""
+    return (cfg.learner or {}).get("steady") == "convex"
+
+
 class Circuit:
     """Conductances and transfer functions of a config (everything but the weights)."""
 
@@ -78,7 +83,7 @@ class Circuit:
         self.N = len(nw.sizes) - 1
         # [learner] steady = "convex": the paper's two-sweep as printed (notes sec. 4(c) (i)):
         # no leak and no attenuation, so u = v_B on the way up, convex mixtures on the way down
-        self.convex = (cfg.learner or {}).get("steady") == "convex"
+        self.convex = is_convex(cfg)
         if self.convex:
             self.g_l = 0.0
 
@@ -287,15 +292,14 @@ def exact(net, circ: Circuit, x, target=None, tol=1e-10, max_iter=500, W: Weight
 def solve(net, circ: Circuit, x, target=None, method="exact", tol=1e-10, max_iter=500,
           W: Weights | None = None) -> State:
     """Steady state for input rates ``x`` ((n0,) or (batch, n0)) and voltage target."""
-    if method == "exact" and not circ.convex:
+    if (method == "convex") != circ.convex:
+        raise ValueError("steady-state method 'convex' needs a Circuit of a config with "
+                         "[learner] steady = \"convex\", and only that method can use one")
+    if method == "exact":
         return exact(net, circ, x, target, tol, max_iter, W)
     if method in ("two_sweep", "convex"):
-        if (method == "convex") != circ.convex:
-            raise ValueError("steady-state method 'convex' needs a Circuit of a config with "
-                             "[learner] steady = \"convex\", and only that method can use one")
         return two_sweep(net, circ, x, target, W)
-    raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep, convex)"
-                     + (" (a convex Circuit has no exact fixed point)" if circ.convex else ""))
+    raise ValueError(f"unknown steady-state method {method!r} (exact, two_sweep, convex)")
 
 
 def _errors(st: State, net, circ: Circuit, groups, W: Weights):
