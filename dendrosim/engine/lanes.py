@@ -23,15 +23,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
+from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
                        L_W_IP, L_W_PI, L_W_UP)
-from .fused import _attenuation, _errors_batched, _matrix_pass_serial
+from .fused import _attenuation, _errors_batched, _matrix_pass_serial, _rates_batched
 from .loop import _noisy_count
-from .params import (F_DT, F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
+from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
-from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, derived, nudging_current, phi_batch,
-                  phi_batch_setup)
+from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, nudging_current, phi_batch_setup, somatic_derivatives
 from .rng import add_normals_lane
 from .simd import LANES, vadd, vfma, vlane, vload, vmul, vsplat, vstore, vsub, vzero
 
@@ -165,59 +164,31 @@ def _forward_pass(y, wo, bo, n_post, n_pre, err, vo, z, rnew, po, eta, dt, inv_t
         _lane_bias(y, bo, n_post, err, vo, eta, dt, inv_tau_w, traces_on, n_w, plastic, z, vo)
 
 
-# -- somatic potentials (rhs.somatic_derivatives) ----------------------------------------------------
+# -- the rest of the step: the fused kernel's own loops on the lane layout ----------------------------
 
 @njit(cache=True)
-def _somatic_lanes(y, z, out, tgt, has, lay, fp, ip):
+def _lane_layout(lay):
+    """``lay`` with every offset and size x LANES: the neuron blocks of a lane-interleaved state
+    are the single-network blocks LANES times longer, so rhs.somatic_derivatives and
+    fused._rates_batched run on it unchanged."""
+    out = lay * L
+    out[:, L_TRANSFER] = lay[:, L_TRANSFER]
+    return out
+
+
+@njit(cache=True)
+def _somatic_lanes(y, z, out, tgt, has, lay, lay_l, fp, ip):
+    """du/dt of every soma (eqs. 1-2) for every lane: rhs.somatic_derivatives on the lane layout
+    without target, then the teaching current of the output layer in the lanes that have one
+    (the same sum, du + I_nudge, as the single run's)."""
+    somatic_derivatives(y, z, out, tgt, False, lay_l, fp, ip)
     N = lay.shape[0] - 1
-    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
-    E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
-    mode = ip[I_NUDGING]
-    for k in range(1, N + 1):
-        uo, vbo, nk = np.uint64(lay[k, L_UP_U] * L), np.uint64(lay[k, L_VB] * L), lay[k, L_N] * L
-        if k < N:
-            vao = np.uint64(lay[k, L_VA] * L)
-            for ii in range(nk):
-                i = np.uint64(ii)
-                u = y[uo + i]
-                out[uo + i] = -g_l * u + g_B * (z[vbo + i] - u) + g_A * (z[vao + i] - u)
-            io, vio, nn = np.uint64(lay[k, L_UI] * L), np.uint64(lay[k, L_VI] * L), lay[k + 1, L_N] * L
-            un = np.uint64(lay[k + 1, L_UP_U] * L)
-            for ii in range(nn):
-                i = np.uint64(ii)
-                u = y[io + i]
-                out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
-                               + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
-        else:
-            for ii in range(lay[k, L_N]):
-                for l in range(L):
-                    i = np.uint64(ii * L + l)
-                    u = y[uo + i]
-                    du = -g_l * u + g_B * (z[vbo + i] - u)
-                    if has[l]:
-                        du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
-                    out[uo + i] = du
-
-
-@njit(cache=True)
-def _rates_lanes(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, tau_in_on):
-    """fused.py's _rates_batched for every lane: rates at t+1 of all neurons and the input."""
-    for j in range(n * L):
-        p_arg[j] = y[j]
-    phi_batch(p_arg, p_out, p_g, p_b, p_t, code)
-    r0o, y0 = np.uint64(lay[0, L_R] * L), np.uint64(lay[0, L_UP_U] * L)
-    if tau_in_on:
-        for jj in range(lay[0, L_N] * L):
-            j = np.uint64(jj)
-            out[r0o + j] = y[y0 + j]
-    else:
-        for jj in range(lay[0, L_N] * L):
-            j = np.uint64(jj)
-            out[r0o + j] = x[j]
-    r = np.uint64(r0 * L)
-    for jj in range(n * L):
-        j = np.uint64(jj)
-        out[r + j] = p_out[j]
+    uo = lay_l[N, L_UP_U]
+    for i in range(lay[N, L_N]):
+        for l in range(L):
+            if has[l]:
+                o = uo + i * L + l
+                out[o] += nudging_current(y[o], tgt[i * L + l], fp[F_GSOM], ip[I_NUDGING], fp[F_EEXC], fp[F_EINH])
 
 
 @njit(cache=True)
@@ -261,6 +232,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     n_neurons = lay[0, L_UP_U]
     n0 = lay[0, L_N]
     uy0 = np.uint64(lay[0, L_UP_U] * L)
+    lay_l = _lane_layout(lay)
     tau_in_on = ip[I_TAU_IN_ON] == 1
     tau_in = fp[F_TAU_IN]
     saved_rng, saved_acc = RNG[m0:m0 + L].copy(), ACC[m0:m0 + L].copy()   # Y is written back only at the end
@@ -323,7 +295,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
                     for i in range(lay[k, L_N] * L):
                         e_pi[vao + i] = -z[vao + i]
         # -- somatic potentials and input filter (eqs. 1-2) ------------------------------------------
-        _somatic_lanes(y, z, rnew, tgt, has, lay, fp, ip)
+        _somatic_lanes(y, z, rnew, tgt, has, lay, lay_l, fp, ip)
         for ii in range(n_neurons * L):
             i = np.uint64(ii)
             y[i] += dt * rnew[i]
@@ -338,7 +310,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
             RNG[m0:m0 + L] = saved_rng
             ACC[m0:m0 + L] = saved_acc
             return -1
-        _rates_lanes(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, n_neurons, lay, tau_in_on)
+        _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0 * L, n_neurons * L, lay_l, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------------------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
