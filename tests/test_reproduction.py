@@ -37,3 +37,22 @@ def test_fig2_microcircuit_beats_shallow_learner():
     te_mc, te_sh = te_mc[~np.isnan(te_mc)], te_sh[~np.isnan(te_sh)]
     assert te_mc[-1] < te_mc[0]                     # the microcircuit learns
     assert te_mc[-1] < te_sh[-1]                    # ... better than the shallow learner
+
+
+def test_test_error_is_nan_where_the_steady_state_is_not_found():
+    """A circuit whose steady state the solver cannot reach (a strong positive loop hidden ->
+    output -> apical) gets a NaN test error and a warning, not a failed run: seed 1 of Fig. 2
+    stopped this way after 57,800 of 80,000 patterns (session 10)."""
+    import pytest
+    from dendrosim.learners.steady import Circuit, NoFixedPoint, solve
+    cfg = config.load(MODELS / "fig2_teacher_student.toml",
+                      ["record.variables=[]", "task.n_patterns=1", "task.eval_every=1", "task.n_test=20"])
+    sim = Simulation(cfg)
+    assert np.isfinite(sim.task.evaluate(sim, 0)["test_error"])
+    sim.net.w("up2")[:] = 5.0
+    sim.net.w("down1")[:] = 50.0
+    sim.net.w("PI1")[:] = 0.0
+    with pytest.raises(NoFixedPoint):       # the situation the task has to survive
+        solve(sim.net, Circuit(sim.cfg), sim.task.X_test, None, method="exact")
+    with pytest.warns(RuntimeWarning, match="steady state without target was not found"):
+        assert np.isnan(sim.task.evaluate(sim, 0)["test_error"])

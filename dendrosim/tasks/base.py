@@ -12,6 +12,7 @@ in every error.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,23 @@ class Task:
     @property
     def total_steps(self) -> int:
         return sum(self.segment(i).steps for i in range(len(self)))
+
+
+NO_STEADY_STATE = ("the test set's steady state without target was not found (the circuit has no fixed "
+                   "point the solver reaches); test_error is NaN at those evaluations and the run goes on")
+
+
+def steady_or_nan(evaluate) -> float:
+    """``evaluate()``, a test-set metric at the steady state (learners.steady.solve); NaN, with
+    one RuntimeWarning, when that steady state is not found. A long run whose circuit has
+    drifted to the edge of stability then keeps running (and stops with its own divergence
+    check if the dynamics blow up) instead of failing in its metrics."""
+    from ..learners.steady import NoFixedPoint
+    try:
+        return float(evaluate())
+    except NoFixedPoint:
+        warnings.warn(NO_STEADY_STATE, RuntimeWarning, stacklevel=3)
+        return float("nan")
 
 
 def make_task(options: dict, sizes, dt, rng) -> Task:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..transfer import TRANSFER_CODES, phi_inv_np
-from .base import Segment, Task, register
+from .base import Segment, Task, register, steady_or_nan
 
 TEST_SETS = ("test", "validation")
 TARGET_MODES = ("phi_inv", "rate")
@@ -209,7 +209,7 @@ class MNIST(Task):
         if not self.eval_every or not (segment == 0 or (segment + 1) % self.eval_every == 0 or last):
             return {"test_error": np.nan}
         self._check_transfer(sim.cfg)
-        return {"test_error": test_error(sim.net, sim.cfg, self.X_test, self.labels_test)}
+        return {"test_error": steady_or_nan(lambda: test_error(sim.net, sim.cfg, self.X_test, self.labels_test))}
 
     def _check_transfer(self, cfg):
         tr = cfg.network.transfer

@@ -5,7 +5,7 @@ input entries U(-1, 1). The student's output is nudged towards the teacher's
 *voltage* u_trgt = k2 W2 phi(k1 W1 r_0) (pitfall 5; R-ern used the rate).
 Test error: mean over unseen patterns of |r_N - r_trgt|^2 at the noise-free
 steady state without a target (the network's own prediction), every
-``eval_every`` patterns.
+``eval_every`` patterns; NaN (with a warning) where that steady state is not found.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..transfer import phi_np
-from .base import Segment, Task, register
+from .base import Segment, Task, register, steady_or_nan
 
 
 @register
@@ -71,7 +71,7 @@ class TeacherStudent(Task):
     def evaluate(self, sim, segment):
         if not self.eval_every or segment % self.eval_every:
             return {"test_error": np.nan}
-        return {"test_error": float(test_error(sim, self.X_test, self._r_test))}
+        return {"test_error": steady_or_nan(lambda: test_error(sim, self.X_test, self._r_test))}
 
 
 def test_error(sim, X, R_target) -> float:
