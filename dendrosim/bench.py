@@ -21,6 +21,7 @@ import numpy as np
 
 from . import config
 from .bench_floor import floor_steps_per_second
+from .engine.params import I_THREADS
 from .simulation import MemorySink, Simulation
 from .transfer import phi_np
 
@@ -56,12 +57,20 @@ def bench_config(sizes, dtype, tau_w, n_steps, pattern_steps=1000):
     })
 
 
-def engine_steps_per_second(sizes, dtype, tau_w, seconds=1.0):
-    """Euler steps per second of the compiled engine (compile excluded)."""
-    Simulation(bench_config(sizes, dtype, tau_w, 1000)).run(MemorySink())   # warm up / compile
+def engine_steps_per_second(sizes, dtype, tau_w, seconds=1.0, threads=None):
+    """Euler steps per second of the compiled engine (compile excluded). ``threads``: the
+    engine's thread count (default: numba's, i.e. two threads for one small network where
+    that is faster, engine.duo); 1 gives the serial kernel."""
+    def make(n):
+        sim = Simulation(bench_config(sizes, dtype, tau_w, n))
+        if threads is not None:
+            sim.ip[I_THREADS] = threads
+        return sim
+
+    make(1000).run(MemorySink())   # warm up / compile
     n = 1000
     while True:
-        sim = Simulation(bench_config(sizes, dtype, tau_w, n))
+        sim = make(n)
         t = time.perf_counter()
         sim.run(MemorySink())
         el = time.perf_counter() - t
@@ -287,24 +296,26 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
     bw = copy_bandwidth_gbs()
     print(f"dendrosim bench: {platform.processor() or platform.machine()}, copy bandwidth {bw:.1f} GB/s")
     print(f"{'workload':<32}{'engine steps/s':>16}{'numpy steps/s':>16}{'ratio':>9}{'GB/s':>8}"
-          f"{'hand loop':>12}{'engine/loop':>12}")
+          f"{'hand loop':>12}{'engine/loop':>12}{'1 thread':>12}")
     results = []
     for name, sizes, dtype, tau_w, is_quick in WORKLOADS:
         if quick and not is_quick:
             continue
         small = len(sizes) == 3 and dtype == "float64"
-        eng, ref, loop = 0.0, 0.0, 0.0
+        eng, ref, loop, one = 0.0, 0.0, 0.0, 0.0
         for _ in range(ROUNDS):     # interleaved, best of each: a busy spell of the host hits both sides
             eng = max(eng, engine_steps_per_second(sizes, dtype, tau_w, seconds))
             ref = max(ref, numpy_steps_per_second(sizes, dtype, tau_w, seconds))
             if small:
                 loop = max(loop, floor_steps_per_second(sizes, tau_w, seconds))
+                one = max(one, engine_steps_per_second(sizes, dtype, tau_w, seconds, threads=1))
         gbs = eng * bytes_per_step(sizes, dtype, tau_w) / 1e9
-        cmp = f"{loop:>12,.0f}{eng / loop:>12.2f}" if small else ""
+        cmp = f"{loop:>12,.0f}{eng / loop:>12.2f}{one:>12,.0f}" if small else ""
         print(f"{name:<32}{eng:>16,.0f}{ref:>16,.0f}{eng / ref:>9.1f}{gbs:>8.1f}{cmp}", flush=True)
         results.append(dict(workload=name, sizes=sizes, dtype=dtype, tau_w=tau_w, engine_steps_per_s=eng,
                             numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs,
-                            hand_loop_steps_per_s=loop if small else None))
+                            hand_loop_steps_per_s=loop if small else None,
+                            engine_one_thread_steps_per_s=one if small else None))
     from .io.bench_io import bench_recording
     rec = bench_recording(n_patterns=100 if quick else 500)
     print(f"{'30-50-10 recording u_P,v_A,u_I':<32}{rec['steps_per_s_hdf5']:>16,.0f}{rec['steps_per_s_none']:>16,.0f}"

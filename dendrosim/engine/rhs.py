@@ -141,21 +141,21 @@ def phi_batch_setup(pw, lay, lp):
 
 
 @njit(cache=True)
-def phi_batch(a, o, g, b, t, code):
-    """o = phi(a) over whole rows of the ``pw`` scratch (a, o, g, b, t = its rows PW_ARG,
-    PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
+def phi_batch(a, o, g, b, t, code, i0, i1):
+    """o = phi(a) over the columns i0 <= i < i1 of the ``pw`` scratch (a, o, g, b, t = its rows
+    PW_ARG, PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
     of one short loop (mostly its scalar remainder) per layer."""
     if code == 3:
-        for i in range(a.shape[0]):
+        for i in range(i0, i1):
             o[i] = phi(a[i], 3, g[i], b[i], t[i])
     elif code == 2:
-        for i in range(a.shape[0]):
+        for i in range(i0, i1):
             o[i] = phi(a[i], 2, g[i], b[i], t[i])
     elif code == 1:
-        for i in range(a.shape[0]):
+        for i in range(i0, i1):
             o[i] = phi(a[i], 1, g[i], b[i], t[i])
     else:
-        for i in range(a.shape[0]):
+        for i in range(i0, i1):
             o[i] = phi(a[i], 0, g[i], b[i], t[i])
 
 
@@ -175,10 +175,20 @@ def rates(y, x, out, lay, lp, ip):
                      lay, lp, nth)
 
 
+@njit(cache=True, inline="always")
+def _span(lo, hi, o, n):
+    """The part [a, b) of the index block [o, o+n) that lies in [lo, hi), relative to o."""
+    a = lo - o if lo > o else 0
+    b = hi - o if hi < o + n else n
+    return np.uint64(a), (b - a if b > a else 0)
+
+
 @njit(cache=True)
-def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
-    """du/dt of every pyramidal soma and interneuron (eqs. 1-2) into ``out`` at the y offsets,
-    from the state ``y`` and its dendritic potentials ``z``.
+def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
+    """du/dt of the pyramidal somata and interneurons whose y index is in [lo, hi) (eqs. 1-2)
+    into ``out`` at the y offsets, from the state ``y`` and its dendritic potentials ``z``. An
+    interneuron reads the soma of its pyramidal partner, which may lie outside the range (the
+    two-thread kernel, :mod:`.duo`, gives each thread a range).
 
     Offsets are read into locals before each loop and used unsigned: numba tells LLVM
     nothing about aliasing, so a ``lay[...]`` read inside a loop that stores to ``out``
@@ -189,29 +199,38 @@ def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
     E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
     mode = ip[I_NUDGING]
     for k in range(1, N + 1):
-        uo, vbo, nk = np.uint64(lay[k, L_UP_U]), np.uint64(lay[k, L_VB]), lay[k, L_N]
+        uo, vbo = np.uint64(lay[k, L_UP_U]), np.uint64(lay[k, L_VB])
+        a, nk = _span(lo, hi, lay[k, L_UP_U], lay[k, L_N])
         if k < N:
             vao = np.uint64(lay[k, L_VA])
             for ii in range(nk):
-                i = np.uint64(ii)
+                i = a + np.uint64(ii)
                 u = y[uo + i]
                 out[uo + i] = -g_l * u + g_B * (z[vbo + i] - u) + g_A * (z[vao + i] - u)
             # interneurons, nudged by the pyramidal cells of layer k+1
-            io, vio, nn = np.uint64(lay[k, L_UI]), np.uint64(lay[k, L_VI]), lay[k + 1, L_N]
+            io, vio = np.uint64(lay[k, L_UI]), np.uint64(lay[k, L_VI])
+            a, nn = _span(lo, hi, lay[k, L_UI], lay[k + 1, L_N])
             un = np.uint64(lay[k + 1, L_UP_U])
             for ii in range(nn):
-                i = np.uint64(ii)
+                i = a + np.uint64(ii)
                 u = y[io + i]
                 out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
                                + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
         else:
             for ii in range(nk):
-                i = np.uint64(ii)
+                i = a + np.uint64(ii)
                 u = y[uo + i]
                 du = -g_l * u + g_B * (z[vbo + i] - u)
                 if has_tgt:
                     du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
                 out[uo + i] = du
+
+
+@njit(cache=True)
+def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
+    """du/dt of every pyramidal soma and interneuron (eqs. 1-2) into ``out`` at the y offsets,
+    from the state ``y`` and its dendritic potentials ``z`` (the somata are y[0:lay[0, L_UP_U]])."""
+    somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, 0, lay[0, L_UP_U])
 
 
 @njit(cache=True)
