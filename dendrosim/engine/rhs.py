@@ -140,22 +140,27 @@ def phi_batch_setup(pw, lay, lp):
     return code
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def phi_batch(a, o, g, b, t, code, i0, i1):
     """o = phi(a) over the columns i0 <= i < i1 of the ``pw`` scratch (a, o, g, b, t = its rows
     PW_ARG, PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
     of one short loop (mostly its scalar remainder) per layer."""
+    lo, n = np.uint64(i0), i1 - i0
     if code == 3:
-        for i in range(i0, i1):
+        for ii in range(n):
+            i = lo + np.uint64(ii)
             o[i] = phi(a[i], 3, g[i], b[i], t[i])
     elif code == 2:
-        for i in range(i0, i1):
+        for ii in range(n):
+            i = lo + np.uint64(ii)
             o[i] = phi(a[i], 2, g[i], b[i], t[i])
     elif code == 1:
-        for i in range(i0, i1):
+        for ii in range(n):
+            i = lo + np.uint64(ii)
             o[i] = phi(a[i], 1, g[i], b[i], t[i])
     else:
-        for i in range(i0, i1):
+        for ii in range(n):
+            i = lo + np.uint64(ii)
             o[i] = phi(a[i], 0, g[i], b[i], t[i])
 
 
