@@ -272,7 +272,7 @@ class Simulation:
             if self._kernel is run_block_euler and duo.supported(self.layout, self.lp, self.ip, self.fp, self.integ):
                 a = duo.split(self.layout, self.lp, self.ip, self.fp)
                 lo_hi = np.array([0, a, self.layout.lay[0, L_UP_U]], dtype=np.int64)
-                args = (lo_hi, duo.buffers(self.layout, self.dtype, _noisy_count(self.layout.lay, self.ip), a,
+                args = (lo_hi, duo.buffers(self.layout, self.net.y.dtype, _noisy_count(self.layout.lay, self.ip), a,
                                            self.rec_src))
             self._duo_for = (n, args)
         return self._duo_for[1]

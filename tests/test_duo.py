@@ -26,6 +26,8 @@ CASES = [
     # blocks of one and two steps: the noise the kernel draws ahead must not outrun the block
     dict(sizes=(20, 30, 10), tau_w=10.0, block=1, mode="sample"),
     dict(sizes=(20, 30, 10), tau_w=10.0, block=2, mode="mean"),
+    # float32 end to end
+    dict(sizes=(30, 50, 10), tau_w=30.0, block=9, mode="sample", simulation={"dtype": "float32"}),
 ]
 
 
@@ -66,7 +68,7 @@ def _run(cfg, net, two_threads, monkeypatch):
 @pytest.mark.parametrize("case", CASES)
 def test_two_threads_give_the_serial_kernels_bits(case, monkeypatch):
     cfg = _cfg(case)
-    net = random_state(cfg, np.random.default_rng(1), scale=0.5)
+    net = random_state(cfg, np.random.default_rng(1), dtype=cfg.simulation.dtype, scale=0.5)
     serial, n_serial = _run(cfg, net, False, monkeypatch)
     two, n_two = _run(cfg, net, True, monkeypatch)
     assert n_serial == 0 and n_two > 0

@@ -166,7 +166,8 @@ def buffers(layout, dtype, n_noisy, a, rec_src):
     the barrier flags and the per-thread results."""
     owner = owner_map(layout, a)
     pw = phi_workspace(layout)
-    return dict(ring=np.zeros(3 * layout.n_z, dtype=dtype), ringp=np.zeros((2, 3 * layout.n_z), dtype=dtype), noise=np.zeros(3 * max(n_noisy, 1)),
+    return dict(ring=np.zeros(3 * layout.n_z, dtype=dtype), ringp=np.zeros((2, 3 * layout.n_z), dtype=dtype),
+                noise=np.zeros(3 * max(n_noisy, 1)),         # float64 draws, as add_normals adds them
                 rng_ring=np.zeros((3, 4), dtype=np.uint64), rng_save=np.zeros(4, dtype=np.uint64),
                 flags=np.zeros(sync.N_FLAG_WORDS, dtype=np.int64), res=np.zeros(2 * RES_STRIDE, dtype=np.int64),
                 owner=owner, rec_own=owner[np.asarray(rec_src, dtype=np.int64)],

@@ -94,10 +94,12 @@ THREADED_MIN_WEIGHTS = 100_000
 @njit(cache=True, fastmath=_FAST)
 def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, pn, eta, dt, inv_tau_w, traces_on, n_w,
                         plastic, out, oo, add):
-    """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
-    eta err old^T first, on this thread. The kernel's serial specialisation calls this one
+    """out[oo:oo+n_post] (+)= W(t+1) new[pn:pn+n_pre], updating W (and its trace) with
+    eta err old[po:]^T first, on this thread. The kernel's serial specialisation calls this one
     directly: a call that may start threads, even one never taken, costs ~7 % of a 30-20-10
-    step (an inlined helper choosing between the two was not pruned and gave it back)."""
+    step (an inlined helper choosing between the two was not pruned and gave it back). The
+    two-thread kernel (:mod:`.duo`) calls it too, for its own rows, so that both sum each row
+    with the same machine code (old and new are then two slots of one ring: po != pn)."""
     learn = plastic and eta != 0.0
     _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, po, new, pn, out, oo, dt * eta, dt * inv_tau_w, learn,
           traces_on, add)
@@ -163,10 +165,11 @@ def _attenuation(lay, fp, n_pad):
 @njit(cache=True, inline="always")
 def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, j0, j1, p0, p1):
     """e = r_k - phi_k(vhat_B,k) at the v_B offsets and r_I,k - phi_k+1(vhat_I,k) at the v_I
-    offsets (eqs. 7-8) of the neurons j0 <= j < j1 (all: 0, n), with one :func:`~.rhs.phi_batch`
-    over the scratch columns p0 <= j < p1 around them (padded: no scalar remainder), whose v_B / v_I and rates are the blocks z[vb0:vb0+n] and z[r0:r0+n] in y
-    order (network.Layout); the same operations and roundings per neuron as the layer-by-layer
-    :func:`~.rhs.phi_span`."""
+    offsets (eqs. 7-8) of the neurons j0 <= j < j1 (all of them: 0, n), with one
+    :func:`~.rhs.phi_batch` over the scratch columns p0 <= j < p1 around them (whole vectors:
+    no scalar remainder). v_B / v_I and the rates are the blocks z[vb0:vb0+n] and z[r0:r0+n]
+    in y order (network.Layout); the same operations and roundings per neuron as the
+    layer-by-layer :func:`~.rhs.phi_span`."""
     v, r, a = np.uint64(vb0), np.uint64(r0), np.uint64(j0)   # unsigned: no wraparound test, loops vectorise
     n = j1 - j0
     for jj in range(n):
