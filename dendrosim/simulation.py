@@ -129,7 +129,8 @@ class Simulation:
         self._kernel = run_block_euler if (fused and self.integ == 0) else run_block
         self._threads_for = None       # (ip[I_THREADS], threads_arg) of the last block
         self._duo_for = None           # (ip[I_THREADS], duo arguments or ()) of the last block
-        self._choice = duo.KernelChoice()
+        self._choice = duo.KernelChoice(allowed=False)   # until compiled or worth compiling
+        self._duo_compiled = None
         self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
         self.total_steps = self.task.total_steps
         self._target_buf = np.zeros(self.layout.sizes[-1], dtype=self.dtype)
@@ -250,6 +251,10 @@ class Simulation:
         """One block: on two threads (engine.duo) where that applies and has been the faster
         (duo.KernelChoice; the results are the same bits), else the chosen kernel."""
         duo_args = self._duo()
+        if duo_args and not self._choice.allowed:
+            if self._duo_compiled is None:             # looked up once: a glob of the cache folders
+                self._duo_compiled = self._choice.allowed = duo.compiled()
+            self._choice.allow_if_worth_it(self.total_steps - self.state.step)
         if duo_args and self._choice.use_duo():
             t = time.perf_counter()
             out = run_block_duo(*args, *duo_args)

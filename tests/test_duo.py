@@ -155,3 +155,15 @@ def test_kernel_choice_follows_the_faster_kernel_and_probes_less_when_confirmed(
     speed[True] = 0.5                                 # and quiet again: found within one probe interval
     used = blocks(duo.KernelChoice.MAX_INTERVAL + 2)
     assert all(used[-1:])
+
+
+def test_an_uncompiled_two_thread_kernel_waits_for_a_run_long_enough_to_repay_its_compile():
+    c = duo.KernelChoice(allowed=False)
+    assert not c.use_duo()
+    c.allow_if_worth_it(10**9)                        # no serial timing yet: no estimate
+    assert not c.allowed
+    c.record(False, 1000, 1e-3)                       # 1 us per serial step
+    c.allow_if_worth_it(int(0.5 * duo.COMPILE_PAYBACK_S * 1e6))
+    assert not c.use_duo()
+    c.allow_if_worth_it(int(2 * duo.COMPILE_PAYBACK_S * 1e6))
+    assert c.use_duo()                                # then its warm-up block

@@ -421,6 +421,21 @@ def run_block_duo(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     return _finish(rng, b["rng_save"], b["res"])
 
 
+# A first compile of the two-thread kernel takes ~40 s (it is cached on disk after that). A
+# run that has not got it compiled tries it only when the rest of the run would take longer
+# than this on one thread (at ~1.3x the compile then pays back).
+COMPILE_PAYBACK_S = 200.0
+
+
+def compiled() -> bool:
+    """Whether the two-thread kernel is compiled in this process or in numba's on-disk cache
+    (an index file of :func:`_run_sides` beside its source or under ``$NUMBA_CACHE_DIR``)."""
+    if _run_sides.signatures:
+        return True
+    from .._jitcache import cache_dirs
+    return any(any(d.glob("duo._run_sides-*.nbi")) for d in cache_dirs() if d.is_dir())
+
+
 class KernelChoice:
     """Per block: the two-thread kernel or the serial one, whichever ran faster per step.
 
@@ -431,18 +446,31 @@ class KernelChoice:
     not in use is timed again after ``interval`` blocks; the interval doubles (up to
     ``MAX_INTERVAL``) each time that confirms the choice and falls back to ``MIN_INTERVAL``
     when it changes it. The first two-thread block starts the thread pool and is not timed.
+
+    ``allowed`` (set by the caller) holds the two-thread kernel back until it is compiled or
+    the run is long enough to repay compiling it (:data:`COMPILE_PAYBACK_S`); meanwhile the
+    serial blocks are timed for that estimate.
     """
 
     MIN_INTERVAL, MAX_INTERVAL = 16, 1024
 
-    def __init__(self):
+    def __init__(self, allowed: bool = True):
         self.per_step = {}            # True (two threads) / False (serial) -> s per step, last timing
+        self.allowed = allowed
         self.warm = False
         self.best = True
         self.interval = self.MIN_INTERVAL
         self.blocks_to_probe = 0
 
+    def allow_if_worth_it(self, steps_left: int) -> None:
+        """Allow the two-thread kernel once ``steps_left`` serial steps would take longer than
+        COMPILE_PAYBACK_S at the serial speed timed so far."""
+        if not self.allowed and False in self.per_step:
+            self.allowed = steps_left * self.per_step[False] > COMPILE_PAYBACK_S
+
     def use_duo(self) -> bool:
+        if not self.allowed:
+            return False
         if not self.warm or True not in self.per_step:
             return True
         if False not in self.per_step:
