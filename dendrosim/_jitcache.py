@@ -37,18 +37,23 @@ def sources_digest() -> str:
     return h.hexdigest()
 
 
-def cache_dirs() -> set[Path]:
-    """Where numba keeps the caches of the package's modules: ``__pycache__`` beside each
-    source, or under ``$NUMBA_CACHE_DIR`` (numba names that folder ``<dir>_<sha1 of dir>``)."""
-    dirs = set()
+def cache_dir(name: str) -> Path:
+    """The folder numba caches the kernels of source file ``name`` (relative to the package) in:
+    under ``$NUMBA_CACHE_DIR`` if set (numba names that folder ``<dir>_<sha1 of dir>``), else
+    ``__pycache__`` beside the source (read-only installs fall back to a per-user folder of
+    numba's own, not covered here)."""
+    src_dir = os.path.dirname(str(_PKG / name))
     user_dir = os.environ.get("NUMBA_CACHE_DIR")
-    for name in SOURCES:
-        src_dir = os.path.dirname(str(_PKG / name))
-        dirs.add(Path(src_dir) / "__pycache__")
-        if user_dir:
-            sub = "_".join([os.path.basename(src_dir), hashlib.sha1(src_dir.encode()).hexdigest()])
-            dirs.add(Path(user_dir) / sub)
-    return dirs
+    if user_dir:
+        return Path(user_dir) / "_".join([os.path.basename(src_dir), hashlib.sha1(src_dir.encode()).hexdigest()])
+    return Path(src_dir) / "__pycache__"
+
+
+def cache_dirs() -> set[Path]:
+    """Every folder that may hold caches of the package's modules: ``__pycache__`` beside each
+    source and, if set, the folders under ``$NUMBA_CACHE_DIR`` (:func:`cache_dir`)."""
+    return {Path(os.path.dirname(str(_PKG / name))) / "__pycache__" for name in SOURCES} | {
+        cache_dir(name) for name in SOURCES}
 
 
 def purge() -> int:

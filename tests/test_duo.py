@@ -145,8 +145,8 @@ def test_kernel_choice_follows_the_faster_kernel_and_probes_less_when_confirmed(
             c.record(d, 1000, speed[d])
         return used
 
-    first = blocks(3)
-    assert first == [True, True, False]               # warm-up, then one timing of each
+    first = blocks(4)
+    assert first == [True, True, False, False]        # each kernel's first block untimed, then one timing
     used = blocks(200)
     assert sum(not u for u in used) <= 4              # probes of the slower kernel thin out
     speed[True] = 20.0                                # the machine got busy: two threads wait on each other
@@ -160,6 +160,7 @@ def test_kernel_choice_follows_the_faster_kernel_and_probes_less_when_confirmed(
 def test_an_uncompiled_two_thread_kernel_waits_for_a_run_long_enough_to_repay_its_compile():
     c = duo.KernelChoice(allowed=False)
     assert not c.use_duo()
+    c.record(False, 1000, 60.0)                       # the first serial block: compiling, not timed
     c.allow_if_worth_it(10**9)                        # no serial timing yet: no estimate
     assert not c.allowed
     c.record(False, 1000, 1e-3)                       # 1 us per serial step

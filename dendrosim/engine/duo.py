@@ -429,11 +429,12 @@ COMPILE_PAYBACK_S = 200.0
 
 def compiled() -> bool:
     """Whether the two-thread kernel is compiled in this process or in numba's on-disk cache
-    (an index file of :func:`_run_sides` beside its source or under ``$NUMBA_CACHE_DIR``)."""
+    (an index file of :func:`_run_sides` where numba keeps this file's kernels)."""
     if _run_sides.signatures:
         return True
-    from .._jitcache import cache_dirs
-    return any(any(d.glob("duo._run_sides-*.nbi")) for d in cache_dirs() if d.is_dir())
+    from .._jitcache import cache_dir
+    d = cache_dir("engine/duo.py")
+    return d.is_dir() and any(d.glob("duo._run_sides-*.nbi"))
 
 
 class KernelChoice:
@@ -445,7 +446,8 @@ class KernelChoice:
     30-50-10 runs side by side, 28 k steps/s each on two threads, 400 k serially). The kernel
     not in use is timed again after ``interval`` blocks; the interval doubles (up to
     ``MAX_INTERVAL``) each time that confirms the choice and falls back to ``MIN_INTERVAL``
-    when it changes it. The first two-thread block starts the thread pool and is not timed.
+    when it changes it. The first block of each kernel is not timed (thread-pool start,
+    loading or compiling).
 
     ``allowed`` (set by the caller) holds the two-thread kernel back until it is compiled or
     the run is long enough to repay compiling it (:data:`COMPILE_PAYBACK_S`); meanwhile the
@@ -457,7 +459,7 @@ class KernelChoice:
     def __init__(self, allowed: bool = True):
         self.per_step = {}            # True (two threads) / False (serial) -> s per step, last timing
         self.allowed = allowed
-        self.warm = False
+        self.warm = self.warm_serial = False
         self.best = True
         self.interval = self.MIN_INTERVAL
         self.blocks_to_probe = 0
@@ -480,6 +482,9 @@ class KernelChoice:
     def record(self, used_duo: bool, steps: int, seconds: float) -> None:
         if used_duo and not self.warm:
             self.warm = True
+            return
+        if not used_duo and not self.warm_serial:      # the first call may include compiling it
+            self.warm_serial = True
             return
         if steps <= 0:
             return

@@ -140,7 +140,7 @@ def phi_batch_setup(pw, lay, lp):
     return code
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def phi_batch(a, o, g, b, t, code, i0, i1):
     """o = phi(a) over the columns i0 <= i < i1 of the ``pw`` scratch (a, o, g, b, t = its rows
     PW_ARG, PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
