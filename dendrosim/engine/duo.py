@@ -46,8 +46,8 @@ from numba import njit, prange
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN, L_W_IP,
                        L_W_PI, L_W_UP)
 from . import sync
-from .fused import (THREADED_MIN_WEIGHTS, _attenuation, _bias_pass, _errors_batched, _input_rates,
-                    _neuron_rates, _matrix_pass_serial)
+from .fused import (_attenuation, _bias_pass, _errors_batched, _input_rates,
+                    _neuron_rates, _matrix_pass_serial, threads_arg)
 from .loop import STATUS_DIVERGED, STATUS_OK, _noisy_count, phi_workspace
 from .params import (F_DT, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV, I_TAU_IN_ON, I_TAU_W_ON,
                      I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
@@ -67,7 +67,7 @@ _C_PLASTIC, _C_FIXED, _C_NEURON, _C_NOISE = 1.0, 0.5, 12.0, 6.0
 
 def _neuron_costs(layout, lp, traces: bool):
     lay, N = layout.lay, layout.depth
-    cw = 2.0 if traces else 1.0
+    cw = 2.0 * _C_PLASTIC if traces else _C_PLASTIC      # weight and trace, or the weight alone
     cost = np.zeros(int(lay[0, L_UP_U]))
     for k in range(1, N + 1):
         nk, npv = int(lay[k, L_N]), int(lay[k - 1, L_N])
@@ -118,8 +118,7 @@ def supported(layout, lp, ip, fp, integ: int) -> bool:
         return False
     if any(lp[k, P_ETA_DOWN] != 0 for k in range(1, N)):
         return False
-    biggest = max(lay[k, L_N] * max(lay[k - 1, L_N], lay[k + 1, L_N] if k < N else 0) for k in range(1, N + 1))
-    if biggest >= THREADED_MIN_WEIGHTS or lay[0, L_UP_U] >= THREADED_MIN_NEURONS:
+    if threads_arg(layout, ip) or lay[0, L_UP_U] >= THREADED_MIN_NEURONS:    # the fused kernel's threads
         return False
     return split(layout, lp, ip, fp) > 0
 
@@ -245,7 +244,6 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
     traces_on = ip[I_TAU_W_ON] == 1
     dtv = fp[F_DT]
     inv_tau_w = one[0] / fp[F_TAU_W] if traces_on else one[0] - one[0]     # as in run_block_euler
-    c2 = dtv * inv_tau_w
     sigma = fp[F_SIGMA]
     scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
     n_noisy = _noisy_count(lay, ip)
