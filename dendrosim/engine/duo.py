@@ -13,8 +13,10 @@ IP weights and biases). Per step:
     3. own rows of every matrix: plasticity at t and dendritic potentials at t+1,
        reading the other thread's rates of t and t+1.
 
-Rates live in a ring of three z-sized slots (step s writes slot s % 3), so that one
-barrier per step suffices: a thread can be at most one phase ahead of the other. An
+Each thread computes the rates of t+1 into its own copy (``rnew``, as the serial kernel)
+and publishes its part in a shared ring of three z-sized slots (step s writes slot
+s % 3), so that one barrier per step suffices: a thread can be at most one phase ahead
+of the other. An
 interneuron is nudged by its pyramidal partner's soma at t, so both are kept on one
 thread. Noise draws come from the run's single stream in the serial order: thread 0
 draws step s+2's normals into a ring of three rows while step s runs. The arithmetic
@@ -165,7 +167,7 @@ def buffers(layout, dtype, n_noisy, a, rec_src):
     the barrier flags and the per-thread results."""
     owner = owner_map(layout, a)
     pw = phi_workspace(layout)
-    return dict(ring=np.zeros(3 * layout.n_z, dtype=dtype), ringp=np.zeros((2, 3 * layout.n_z), dtype=dtype),
+    return dict(ring=np.zeros(3 * layout.n_z, dtype=dtype), rnewp=np.zeros((2, layout.n_z), dtype=dtype),
                 noise=np.zeros(3 * max(n_noisy, 1)),         # float64 draws, as add_normals adds them
                 rng_ring=np.zeros((3, 4), dtype=np.uint64), rng_save=np.zeros(4, dtype=np.uint64),
                 flags=np.zeros(sync.N_FLAG_WORDS, dtype=np.int64), res=np.zeros(2 * RES_STRIDE, dtype=np.int64),
@@ -188,19 +190,14 @@ def _draw(noise, slot, n_noisy, rng, rng_ring):
 
 
 @njit(cache=True)
-def _prepare(y, x, tgt, has_tgt, n_steps, lay, lp, fp, ip, rng, z, ringp, noise, rng_ring, rng_save, flags,
+def _prepare(y, x, tgt, has_tgt, n_steps, lay, lp, fp, ip, rng, z, noise, rng_ring, rng_save, flags,
              yp, zp, pwp):
-    """Serial set-up: z of the state, the threads' copies of y and z, the ring slot of
-    step -1, noise of steps 0 and 1."""
+    """Serial set-up: z of the state, the threads' copies of y and z, noise of steps 0 and 1."""
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
-    n_z = z.shape[0]
     for t in range(2):
         yp[t, :] = y
         zp[t, :] = z
         code = phi_batch_setup(pwp[t], lay, lp)
-    for t in range(2):
-        for j in range(n_z):
-            ringp[t, 2 * n_z + j] = z[j]
     for w in range(4):
         rng_save[w] = rng[w]
     n_noisy = _noisy_count(lay, ip)
@@ -212,12 +209,12 @@ def _prepare(y, x, tgt, has_tgt, n_steps, lay, lp, fp, ip, rng, z, ringp, noise,
 
 
 @njit(cache=True, inline="always")
-def _group_rows(y, wo, bo, i0, m, n_pre, err, vo, rp, old_o, new_o, eta, dt, inv_tau_w, traces_on, n_w, plastic, z):
+def _group_rows(y, wo, bo, i0, m, n_pre, err, vo, z, rnew, ro, eta, dt, inv_tau_w, traces_on, n_w, plastic):
     """Rows i0..i0+m-1 of a forward or IP synapse group (weights at ``wo``, biases at ``bo`` if
     >= 0): eq. 7 or 8 at t, then v_B or v_I at t+1 into z[vo:] (``vo`` already at row i0), with
-    the presynaptic rates of t and t+1 at rp[old_o:] and rp[new_o:]. The serial kernel's
+    the presynaptic rates of t and t+1 at z[ro:] and rnew[ro:]. The serial kernel's
     compiled row loop, so that the sums round the same."""
-    _matrix_pass_serial(y, wo + i0 * n_pre, m, n_pre, err, vo, rp, rp, old_o, new_o, eta, dt, inv_tau_w, traces_on,
+    _matrix_pass_serial(y, wo + i0 * n_pre, m, n_pre, err, vo, z, rnew, ro, eta, dt, inv_tau_w, traces_on,
                         n_w, plastic, z, vo, False)
     if bo >= 0:
         _bias_pass(y, bo + i0, m, err, vo, eta, dt, inv_tau_w, traces_on, n_w, plastic, z, vo)
@@ -226,7 +223,7 @@ def _group_rows(y, wo, bo, i0, m, n_pre, err, vo, rp, old_o, new_o, eta, dt, inv
 @njit(cache=True)
 def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, rng,
           rec_src, rec_own, rec_every, rec_mean, rec_buf, rec_acc, z_all, owner, yp, zp, dup, workp, one, pwp, code,
-          att_n, ringp, ring, noise, rng_ring, flags, res):
+          att_n, rnewp, ring, noise, rng_ring, flags, res):
     """The time loop of thread ``t``, which owns neurons lo <= j < hi (see the module doc).
 
     The thread works on private copies (``yp[t]``, ``zp[t]`` and its scratch), so that the two
@@ -236,7 +233,7 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
     if not sync.handshake(flags):
         res[r_out], res[r_out + 1], res[r_out + 2] = 0, STATUS_RERUN, 0
         return
-    y, z, du, work, pw, rp = yp[t], zp[t], dup[t], workp[t], pwp[t], ringp[t]
+    y, z, du, work, pw, rnew = yp[t], zp[t], dup[t], workp[t], pwp[t], rnewp[t]
     n_done, status = n_steps, STATUS_OK
     N = lay.shape[0] - 1
     n_y, n_z = y.shape[0], z.shape[0]
@@ -264,10 +261,11 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     nb = 0                    # barriers passed
+    n_neurons = lay[0, L_UP_U]
     cur, prev = 0, 2          # ring slots of steps s and s-1
     for step in range(n_steps):
         plastic = step >= plastic_from
-        co, po = cur * n_z, prev * n_z
+        co = cur * n_z
         # -- record the state at t: each thread the variables it owns ---------------------
         if n_rec_vars > 0:
             s = step0 + step
@@ -300,7 +298,7 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
         somatic_derivatives_range(y, z, du, tgt, has_tgt, lay, fp, ip, lo, hi)
         for i in range(lo, hi):
             y[i] += dt * du[i]
-        if tau_in_on:                     # both threads: each needs r_0 in its own ring
+        if tau_in_on:                     # both threads: each needs r_0 in its own rnew
             for jj in range(n0):
                 j = np.uint64(jj)
                 y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
@@ -313,15 +311,15 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
             acc += y[i]
         if not math.isfinite(acc):
             sync.store_release(flags, me_div, 1)
-        # -- rates at t+1: own into the private ring and published; then the other's ----------
-        _input_rates(y, x, rp, co, lay, ip)
-        _neuron_rates(y, rp, p_arg, p_out, p_g, p_b, p_t, code, co + rb0, lo, hi, p_lo, p_hi)
+        # -- rates at t+1: own into rnew and published; then the other's ----------------------
+        _input_rates(y, x, rnew, 0, lay, ip)
+        _neuron_rates(y, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, lo, hi, p_lo, p_hi)
         for j in range(lo, hi):
-            ring[co + rb0 + j] = rp[co + rb0 + j]
+            ring[co + rb0 + j] = rnew[rb0 + j]
         nb += 1
         sync.barrier(flags, t, nb)
         for j in range(o_lo, o_hi):       # one tight loop: the cache-line transfers overlap
-            rp[co + rb0 + j] = ring[co + rb0 + j]
+            rnew[rb0 + j] = ring[co + rb0 + j]
         if sync.load_acquire(flags, me_div) != 0 or sync.load_acquire(flags, other_div) != 0:
             if t == 0:
                 for w in range(4):
@@ -335,27 +333,27 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
                 i0 = np.int64(a)
                 npv, nn = lay[k - 1, L_N], lay[k + 1, L_N] if k < N else 0
                 pr = lay[k - 1, L_R]
-                _group_rows(y, lay[k, L_W_UP], lay[k, L_B_UP], i0, m, npv, e_up, lay[k, L_VB] + i0, rp, po + pr,
-                            co + pr, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w, plastic, z)
+                _group_rows(y, lay[k, L_W_UP], lay[k, L_B_UP], i0, m, npv, e_up, lay[k, L_VB] + i0, z, rnew, pr,
+                            lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w, plastic)
                 if k < N:
                     vao, rn, ri = lay[k, L_VA] + i0, lay[k + 1, L_R], lay[k, L_RI]
                     wo = lay[k, L_W_DOWN] + i0 * nn
-                    _matrix_pass_serial(y, wo, m, nn, e_pi, vao, rp, rp, po + rn, co + rn, lp[k, P_ETA_DOWN], dtv,
+                    _matrix_pass_serial(y, wo, m, nn, e_pi, vao, z, rnew, rn, lp[k, P_ETA_DOWN], dtv,
                                         inv_tau_w, traces_on, n_w, plastic, z, vao, False)
                     wo, eta = lay[k, L_W_PI] + i0 * nn, lp[k, P_ETA_PI]
-                    _matrix_pass_serial(y, wo, m, nn, e_pi, vao, rp, rp, po + ri, co + ri, eta, dtv, inv_tau_w,
+                    _matrix_pass_serial(y, wo, m, nn, e_pi, vao, z, rnew, ri, eta, dtv, inv_tau_w,
                                         traces_on, n_w, plastic, z, vao, True)
             if k < N:
                 a, m = _span(lo, hi, lay[k, L_UI], lay[k + 1, L_N])
                 if m > 0:
                     i0, rk = np.int64(a), lay[k, L_R]
-                    _group_rows(y, lay[k, L_W_IP], lay[k, L_B_IP], i0, m, lay[k, L_N], e_up, lay[k, L_VI] + i0, rp,
-                                po + rk, co + rk, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic, z)
-        # -- own rates of t+1 become current in z; thread 0 draws the noise of step s+2 ------
-        for j in range(lo, hi):
-            z[rb0 + j] = rp[co + rb0 + j]
+                    _group_rows(y, lay[k, L_W_IP], lay[k, L_B_IP], i0, m, lay[k, L_N], e_up, lay[k, L_VI] + i0, z,
+                                rnew, rk, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic)
+        # -- rates of t+1 become current in z; thread 0 draws the noise of step s+2 ----------
+        for j in range(n_neurons):
+            z[rb0 + j] = rnew[rb0 + j]
         for j in range(n0):
-            z[r0o + j] = rp[co + r0o + j]
+            z[r0o + j] = rnew[r0o + j]
         if t == 0:
             if sigma != 0.0 and step + 2 < n_steps:
                 _draw(noise, prev, n_noisy, rng, rng_ring)     # slot of s+2 = slot of s-1
@@ -385,11 +383,11 @@ def _record_own(y, z, n_y, rec_src, rec_own, t, out):
 @njit(cache=True, parallel=True)
 def _run_sides(lo_hi, y, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, rng,
                rec_src, rec_own, rec_every, rec_mean, rec_buf, rec_acc, z, owner, yp, zp, dup, workp, one, pwp,
-               code, att_n, ringp, ring, noise, rng_ring, flags, res):
+               code, att_n, rnewp, ring, noise, rng_ring, flags, res):
     for t in prange(2):
         _side(t, lo_hi[t], lo_hi[t + 1], y, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, lay, lp, fp, ip,
               rng, rec_src, rec_own, rec_every, rec_mean, rec_buf, rec_acc, z, owner, yp, zp, dup, workp, one, pwp,
-              code, att_n, ringp, ring, noise, rng_ring, flags, res)
+              code, att_n, rnewp, ring, noise, rng_ring, flags, res)
 
 
 @njit(cache=True)
@@ -409,12 +407,12 @@ def run_block_duo(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     [0, split, n_neurons], ``bufs`` from :func:`buffers`). Returns (n_done, status, n_rec);
     status STATUS_RERUN if the threads could not run side by side (nothing changed)."""
     b = bufs
-    code = _prepare(y, x, tgt, has_tgt, n_steps, lay, lp, fp, ip, rng, z, b["ringp"], b["noise"], b["rng_ring"],
+    code = _prepare(y, x, tgt, has_tgt, n_steps, lay, lp, fp, ip, rng, z, b["noise"], b["rng_ring"],
                     b["rng_save"], b["flags"], b["yp"], b["zp"], b["pwp"])
     att_n = _attenuation(lay, fp, pw.shape[1])
     _run_sides(lo_hi, y, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, rng,
                rec_src, b["rec_own"], rec_every, rec_mean, rec_buf, rec_acc, z, b["owner"], b["yp"], b["zp"],
-               b["dup"], b["workp"], one, b["pwp"], code, att_n, b["ringp"], b["ring"], b["noise"], b["rng_ring"], b["flags"],
+               b["dup"], b["workp"], one, b["pwp"], code, att_n, b["rnewp"], b["ring"], b["noise"], b["rng_ring"], b["flags"],
                b["res"])
     return _finish(rng, b["rng_save"], b["res"])
 

@@ -38,17 +38,17 @@ _FAST = {"reassoc", "contract"}
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
-def _rows(y, wo, do, i0, i1, n_pre, err, eo, old, po, new, pn, out, oo, c1, c2, learn, traces_on, add):
+def _rows(y, wo, do, i0, i1, n_pre, err, eo, old, new, po, out, oo, c1, c2, learn, traces_on, add):
     """Rows i0..i1-1 of one matrix pass (see :func:`_matrix_pass`).
 
     W is y[wo:], its trace y[do:] (row-major, ``n_pre`` columns); the error of row i is
-    err[eo+i], the presynaptic rates old[po+j] (step t) and new[pn+j] (step t+1), the
+    err[eo+i], the presynaptic rates old[po+j] (step t) and new[po+j] (step t+1), the
     result goes to out[oo+i]. Offsets are unsigned so that numba emits no negative-index
     wraparound and LLVM vectorises the rows as it does for 2-D views, with no view (and
-    no reference counting) made per step.
+    no reference counting) made per step. One offset for both rate vectors: a second one
+    (tried for the two-thread kernel) cost ~5 % of a 30-20-10 step.
     """
-    wo, do, po, pn = np.uint64(wo), np.uint64(do), np.uint64(po), np.uint64(pn)
-    eo, oo = np.uint64(eo), np.uint64(oo)
+    wo, do, po, eo, oo = np.uint64(wo), np.uint64(do), np.uint64(po), np.uint64(eo), np.uint64(oo)
     m = np.uint64(n_pre)
     zero = c1 - c1                 # 0 in the state dtype
     for ii in range(i0, i1):
@@ -64,26 +64,26 @@ def _rows(y, wo, do, i0, i1, n_pre, err, eo, old, po, new, pn, out, oo, c1, c2, 
                 w = y[b + j] + c1 * d
                 y[b + j] = w
                 y[bd + j] = d + c2 * (e_i * old[po + j] - d)
-                acc += w * new[pn + j]
+                acc += w * new[po + j]
         elif learn:
             ce = c1 * err[eo + i]
             for jj in range(n_pre):
                 j = np.uint64(jj)
                 w = y[b + j] + ce * old[po + j]
                 y[b + j] = w
-                acc += w * new[pn + j]
+                acc += w * new[po + j]
         else:
             for jj in range(n_pre):
                 j = np.uint64(jj)
-                acc += y[b + j] * new[pn + j]
+                acc += y[b + j] * new[po + j]
         out[oo + i] = out[oo + i] + acc if add else acc
 
 
 @njit(cache=True, fastmath=_FAST, parallel=True)
-def _rows_threaded(y, wo, do, n_post, n_pre, n_threads, err, eo, old, po, new, pn, out, oo, c1, c2, learn,
+def _rows_threaded(y, wo, do, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, c1, c2, learn,
                    traces_on, add):
     for c in prange(n_threads):
-        _rows(y, wo, do, c * n_post // n_threads, (c + 1) * n_post // n_threads, n_pre, err, eo, old, po, new, pn,
+        _rows(y, wo, do, c * n_post // n_threads, (c + 1) * n_post // n_threads, n_pre, err, eo, old, new, po,
               out, oo, c1, c2, learn, traces_on, add)
 
 
@@ -92,29 +92,29 @@ THREADED_MIN_WEIGHTS = 100_000
 
 
 @njit(cache=True, fastmath=_FAST)
-def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, pn, eta, dt, inv_tau_w, traces_on, n_w,
+def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
                         plastic, out, oo, add):
-    """out[oo:oo+n_post] (+)= W(t+1) new[pn:pn+n_pre], updating W (and its trace) with
+    """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
     eta err old[po:]^T first, on this thread. The kernel's serial specialisation calls this one
     directly: a call that may start threads, even one never taken, costs ~7 % of a 30-20-10
     step (an inlined helper choosing between the two was not pruned and gave it back). The
     two-thread kernel (:mod:`.duo`) calls it too, for its own rows, so that both sum each row
-    with the same machine code (old and new are then two slots of one ring: po != pn)."""
+    with the same machine code."""
     learn = plastic and eta != 0.0
-    _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, po, new, pn, out, oo, dt * eta, dt * inv_tau_w, learn,
+    _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, dt * eta, dt * inv_tau_w, learn,
           traces_on, add)
 
 
 @njit(cache=True, fastmath=_FAST)
-def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, pn, eta, dt, inv_tau_w, traces_on, n_w,
+def _matrix_pass(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
                  plastic, out, oo, add, n_threads):
     """:func:`_matrix_pass_serial`, with large matrices split by rows over ``n_threads``
     threads (rows are independent, so the result does not change)."""
     if n_threads >= 2 and n_post * n_pre >= THREADED_MIN_WEIGHTS:
-        _rows_threaded(y, wo, wo + n_w, n_post, n_pre, n_threads, err, eo, old, po, new, pn, out, oo, dt * eta,
+        _rows_threaded(y, wo, wo + n_w, n_post, n_pre, n_threads, err, eo, old, new, po, out, oo, dt * eta,
                        dt * inv_tau_w, plastic and eta != 0.0, traces_on, add)
     else:
-        _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, pn, eta, dt, inv_tau_w, traces_on, n_w,
+        _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, inv_tau_w, traces_on, n_w,
                             plastic, out, oo, add)
 
 
@@ -276,7 +276,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
         nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-        _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, rno, fp[F_DT], fp[F_DT], fp[F_DT],
+        _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT],
                             False, n_w, False, v_td, vao, False)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
@@ -341,10 +341,10 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
             vbo, po = lay[k, L_VB], lay[k - 1, L_R]
             if threads is None:      # decided at compile time: this branch is pruned in the threaded kernel
-                _matrix_pass_serial(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, po, lp[k, P_ETA_UP], dtv,
+                _matrix_pass_serial(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vbo, False)
             else:
-                _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vbo, False, threads)
             if lay[k, L_B_UP] >= 0:
                 _bias_pass(y, lay[k, L_B_UP], nk, e_up, vbo, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w,
@@ -354,27 +354,27 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             nn = lay[k + 1, L_N]
             vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, ro, lp[k, P_ETA_IP], dtv,
+                _matrix_pass_serial(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vio, False)
             else:
-                _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vio, False, threads)
             if lay[k, L_B_IP] >= 0:
                 _bias_pass(y, lay[k, L_B_IP], nn, e_ip, vio, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w,
                            plastic, z, vio)
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, rno, lp[k, P_ETA_DOWN], dtv,
+                _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, v_td, vao, False)
             else:
-                _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, rno, lp[k, P_ETA_DOWN], dtv,
+                _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
                              inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, threads)
             for i in range(nk):
                 z[vao + i] = v_td[vao + i]
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, rio, lp[k, P_ETA_PI], dtv,
+                _matrix_pass_serial(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vao, True)
             else:
-                _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vao, True, threads)
         # -- rates of t+1 become current -----------------------------------------------------
         r0o = lay[0, L_R]

@@ -242,7 +242,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         derived(Y[m], Z[m], X[m], T[m], HAS[m], lay, lp, fp, ip)
         for k in range(1, N):
             nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-            _matrix_pass_serial(Y[m], lay[k, L_W_DOWN], nk, nn, WORK[m, 3], 0, Z[m], Z[m], rno, rno, fp[F_DT],
+            _matrix_pass_serial(Y[m], lay[k, L_W_DOWN], nk, nn, WORK[m, 3], 0, Z[m], Z[m], rno, fp[F_DT],
                                 fp[F_DT], fp[F_DT], False, n_w, False, WORK[m, 4], vao, False)
     y, z = np.empty(n_y * L), np.empty(n_z * L)
     rnew, e_up, e_pi, v_td = np.empty(n_z * L), np.zeros(n_z * L), np.zeros(n_z * L), np.empty(n_z * L)

@@ -67,6 +67,7 @@ def _ziggurat_tables(n=128, r=3.442619855899, v=9.91256303526217e-3):
 
 
 _ZX, _ZR = _ziggurat_tables()
+_ZF = np.exp(-0.5 * _ZX * _ZX)   # f(x_i): the wedge test needs one exp instead of two
 _ZIG_R = float(_ZX[1])           # r: where the tail begins
 
 
@@ -86,10 +87,8 @@ def _normal_slow(s, i, u):
                 b = math.log(1.0 - uniform(s))
                 if -2.0 * b >= a * a:
                     return _ZIG_R - a if u >= 0.0 else a - _ZIG_R
-        x = u * _ZX[i]
-        f0 = math.exp(-0.5 * (_ZX[i] * _ZX[i] - x * x))
-        f1 = math.exp(-0.5 * (_ZX[i + 1] * _ZX[i + 1] - x * x))
-        if f1 + uniform(s) * (f0 - f1) < 1.0:
+        x = u * _ZX[i]                               # wedge: under f between x_i+1 and x_i?
+        if _ZF[i + 1] + uniform(s) * (_ZF[i] - _ZF[i + 1]) < math.exp(-0.5 * x * x):
             return x
         i, u = _layer_and_uniform(next_u64(s))       # rejected: a fresh draw
         if abs(u) < _ZR[i]:
