@@ -157,6 +157,19 @@ def test_kernel_choice_follows_the_faster_kernel_and_probes_less_when_confirmed(
     assert all(used[-1:])
 
 
+def test_one_slow_block_does_not_flip_the_kernel_choice():
+    """A host hiccup only slows a block down: every 10th block of the faster kernel taking 3x
+    longer must not send the run to the slower kernel until the next probe."""
+    c = duo.KernelChoice()
+    used = []
+    for b in range(600):
+        d = c.use_duo()
+        used.append(d)
+        hiccup = d and b % 10 == 9
+        c.record(d, 1000, (3.0 if hiccup else 1.0) if d else 1.2)
+    assert sum(not u for u in used[4:]) <= 8           # the probes only (16, 32, ... blocks apart)
+
+
 def test_an_uncompiled_two_thread_kernel_waits_for_a_run_long_enough_to_repay_its_compile():
     c = duo.KernelChoice(allowed=False)
     assert not c.use_duo()

@@ -434,16 +434,22 @@ def compiled() -> bool:
 
 
 class KernelChoice:
-    """Per block: the two-thread kernel or the serial one, whichever ran faster per step.
+    """Per block: the two-thread kernel or the serial one, whichever runs faster per step.
 
     Both give the same bits (tests/test_duo.py), so the choice changes speed only. It matters
     on a shared machine: with another busy process on two cores, the two threads wait for each
     other at every step's barrier and a block takes ~15x longer than serially (measured: two
-    30-50-10 runs side by side, 28 k steps/s each on two threads, 400 k serially). The kernel
-    not in use is timed again after ``interval`` blocks; the interval doubles (up to
-    ``MAX_INTERVAL``) each time that confirms the choice and falls back to ``MIN_INTERVAL``
-    when it changes it. The first block of each kernel is not timed (thread-pool start,
-    loading or compiling).
+    30-50-10 runs side by side, 28 k steps/s each on two threads, 400 k serially).
+
+    A kernel's speed is its best time per step over its last ``WINDOW`` timed blocks: a
+    host's hiccups only ever slow a block down, so one slow block does not flip the choice
+    (with the last block alone, a 30-20-10 run spent 35-50 % of its blocks on the serial
+    kernel although the two-thread one was 1.2x faster), while a lasting slowdown does after
+    ``WINDOW`` blocks. The kernel not in use is timed again for one block after ``interval``
+    blocks, from a cleared window (its old timings may be from another state of the host);
+    the interval doubles (up to ``MAX_INTERVAL``) each time that confirms the choice and
+    falls back to ``MIN_INTERVAL`` when it changes it. The first block of each kernel is not
+    timed (thread-pool start, loading or compiling).
 
     ``allowed`` (set by the caller) holds the two-thread kernel back until it is compiled or
     the run is long enough to repay compiling it (:data:`COMPILE_PAYBACK_S`); meanwhile the
@@ -451,27 +457,33 @@ class KernelChoice:
     """
 
     MIN_INTERVAL, MAX_INTERVAL = 16, 1024
+    WINDOW = 4
 
     def __init__(self, allowed: bool = True):
-        self.per_step = {}            # True (two threads) / False (serial) -> s per step, last timing
+        self.recent = {True: [], False: []}     # two threads / serial -> s per step, last WINDOW blocks
         self.allowed = allowed
         self.warm = self.warm_serial = False
         self.best = True
         self.interval = self.MIN_INTERVAL
         self.blocks_to_probe = 0
 
+    @property
+    def per_step(self) -> dict:
+        """Each timed kernel's speed estimate: s per step, the best of its recent blocks."""
+        return {k: min(v) for k, v in self.recent.items() if v}
+
     def allow_if_worth_it(self, steps_left: int) -> None:
         """Allow the two-thread kernel once ``steps_left`` serial steps would take longer than
         COMPILE_PAYBACK_S at the serial speed timed so far."""
-        if not self.allowed and False in self.per_step:
-            self.allowed = steps_left * self.per_step[False] > COMPILE_PAYBACK_S
+        if not self.allowed and self.recent[False]:
+            self.allowed = steps_left * min(self.recent[False]) > COMPILE_PAYBACK_S
 
     def use_duo(self) -> bool:
         if not self.allowed:
             return False
-        if not self.warm or True not in self.per_step:
+        if not self.warm or not self.recent[True]:
             return True
-        if False not in self.per_step:
+        if not self.recent[False]:
             return False
         return self.best if self.blocks_to_probe > 0 else not self.best
 
@@ -484,13 +496,21 @@ class KernelChoice:
             return
         if steps <= 0:
             return
-        self.per_step[used_duo] = seconds / steps
-        if len(self.per_step) < 2:
+        probe = used_duo != self.best and bool(self.recent[not used_duo])   # a block of the other kernel
+        window = self.recent[used_duo]
+        if probe:
+            window.clear()
+        window.append(seconds / steps)
+        del window[:-self.WINDOW]
+        if not (self.recent[True] and self.recent[False]):
             return
-        probe = used_duo != self.best
-        best = self.per_step[True] <= self.per_step[False]
+        est = self.per_step
+        best = est[True] <= est[False]
         if probe:
             self.interval = min(2 * self.interval, self.MAX_INTERVAL) if best == self.best else self.MIN_INTERVAL
+            self.blocks_to_probe = self.interval
+        elif best != self.best:                     # the kernel in use has slowed down for good
+            self.interval = self.MIN_INTERVAL
             self.blocks_to_probe = self.interval
         self.best = best
         self.blocks_to_probe -= 1
