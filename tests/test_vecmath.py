@@ -32,7 +32,7 @@ def _points():
 
 
 @pytest.mark.parametrize("code, ref, max_ulp", [(0, np.exp, 1.0), (1, lambda x: np.logaddexp(0.0, x), 3.0),
-                                                (2, expit, 3.0)])
+                                                (2, expit, 4.0)])
 def test_within_a_few_ulp_of_numpy(code, ref, max_ulp):
     x = _points()
     with np.errstate(over="ignore", under="ignore"):
