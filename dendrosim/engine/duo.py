@@ -48,7 +48,7 @@ from numba import njit, prange
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN, L_W_IP,
                        L_W_PI, L_W_UP)
 from . import sync
-from .fused import (_attenuation, _bias_pass, _errors_batched, _input_rates,
+from .fused import (_attenuation, _bias_pass, _copy_block, _errors_batched, _input_rates,
                     _neuron_rates, _matrix_pass_serial, threads_arg)
 from .loop import STATUS_DIVERGED, STATUS_OK, _noisy_count, phi_workspace
 from .params import (F_DT, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV, I_TAU_IN_ON, I_TAU_W_ON,
@@ -261,11 +261,11 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     nb = 0                    # barriers passed
-    n_neurons = lay[0, L_UP_U]
+    ulo, urb0 = np.uint64(lo), np.uint64(rb0)
     cur, prev = 0, 2          # ring slots of steps s and s-1
     for step in range(n_steps):
         plastic = step >= plastic_from
-        co = cur * n_z
+        uco = np.uint64(cur * n_z)
         # -- record the state at t: each thread the variables it owns ---------------------
         if n_rec_vars > 0:
             s = step0 + step
@@ -296,15 +296,17 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
                         e_pi[vao + i] = -z[vao + i]
         # -- own somata and input filter: Euler step from t (eqs. 1-2), noise ---------------
         somatic_derivatives_range(y, z, du, tgt, has_tgt, lay, fp, ip, lo, hi)
-        for i in range(lo, hi):
+        for ii in range(hi - lo):                      # unsigned indices: the loops vectorise
+            i = ulo + np.uint64(ii)
             y[i] += dt * du[i]
         if tau_in_on:                     # both threads: each needs r_0 in its own rnew
             for jj in range(n0):
                 j = np.uint64(jj)
                 y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
         if sigma != 0.0:
-            no = cur * n_noisy
-            for i in range(noise_lo, noise_hi):
+            no = np.uint64(cur * n_noisy)
+            for ii in range(noise_hi - noise_lo):
+                i = np.uint64(noise_lo) + np.uint64(ii)
                 y[i] += scale * noise[no + i]
         acc = 0.0
         for i in range(lo, hi):
@@ -314,12 +316,14 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
         # -- rates at t+1: own into rnew and published; then the other's ----------------------
         _input_rates(y, x, rnew, 0, lay, ip)
         _neuron_rates(y, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, lo, hi, p_lo, p_hi)
-        for j in range(lo, hi):
-            ring[co + rb0 + j] = rnew[rb0 + j]
+        for jj in range(hi - lo):
+            j = ulo + np.uint64(jj)
+            ring[uco + urb0 + j] = rnew[urb0 + j]
         nb += 1
         sync.barrier(flags, t, nb)
-        for j in range(o_lo, o_hi):       # one tight loop: the cache-line transfers overlap
-            rnew[rb0 + j] = ring[co + rb0 + j]
+        for jj in range(o_hi - o_lo):     # one tight loop: the cache-line transfers overlap
+            j = np.uint64(o_lo) + np.uint64(jj)
+            rnew[urb0 + j] = ring[uco + urb0 + j]
         if sync.load_acquire(flags, me_div) != 0 or sync.load_acquire(flags, other_div) != 0:
             if t == 0:
                 for w in range(4):
@@ -350,10 +354,8 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
                     _group_rows(y, lay[k, L_W_IP], lay[k, L_B_IP], i0, m, lay[k, L_N], e_up, lay[k, L_VI] + i0, z,
                                 rnew, rk, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w, plastic)
         # -- rates of t+1 become current in z; thread 0 draws the noise of step s+2 ----------
-        for j in range(n_neurons):
-            z[rb0 + j] = rnew[rb0 + j]
-        for j in range(n0):
-            z[r0o + j] = rnew[r0o + j]
+        _copy_block(z, rnew, rb0, lay[0, L_UP_U])     # all neurons' rates: own and the other's
+        _copy_block(z, rnew, r0o, n0)
         if t == 0:
             if sigma != 0.0 and step + 2 < n_steps:
                 _draw(noise, prev, n_noisy, rng, rng_ring)     # slot of s+2 = slot of s-1

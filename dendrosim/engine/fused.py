@@ -315,8 +315,10 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                         phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, att_n[lay[k, L_UI]], k + 1,
                                  lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
-                        for i in range(nk):
-                            e_pi[vao + i] = -z[vao + i]
+                        va = np.uint64(vao)
+                        for ii in range(nk):
+                            i = np.uint64(ii)
+                            e_pi[va + i] = -z[va + i]
                     if lp[k, P_ETA_DOWN] != 0.0:
                         phi_span(e_dn, vao, z, ro, True, v_td, vao, nk, 1.0, k, lay, lp, nth)
         # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
@@ -368,8 +370,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             else:
                 _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
                              inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, threads)
-            for i in range(nk):
-                z[vao + i] = v_td[vao + i]
+            _copy_block(z, v_td, vao, nk)
             if threads is None:
                 _matrix_pass_serial(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vao, True)
@@ -377,8 +378,6 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                 _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vao, True, threads)
         # -- rates of t+1 become current -----------------------------------------------------
-        r0o = lay[0, L_R]
-        for j in range(n0):
-            z[r0o + j] = rnew[r0o + j]
+        _copy_block(z, rnew, lay[0, L_R], n0)
         _copy_block(z, rnew, rb0, n_neurons)
     return n_steps, STATUS_OK, n_rec

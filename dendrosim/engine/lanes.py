@@ -25,7 +25,7 @@ from numba import njit
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
                        L_W_IP, L_W_PI, L_W_UP)
-from .fused import _attenuation, _errors_batched, _matrix_pass_serial, _rates_batched
+from .fused import _attenuation, _copy_block, _errors_batched, _matrix_pass_serial, _rates_batched
 from .loop import _noisy_count
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
@@ -292,8 +292,9 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
                             p_arg.shape[0])
             for k in range(1, N):
                 if lp[k, P_ETA_PI] != 0.0:
-                    vao = lay[k, L_VA] * L
-                    for i in range(lay[k, L_N] * L):
+                    vao = np.uint64(lay[k, L_VA] * L)
+                    for ii in range(lay[k, L_N] * L):
+                        i = np.uint64(ii)
                         e_pi[vao + i] = -z[vao + i]
         # -- somatic potentials and input filter (eqs. 1-2) ------------------------------------------
         _somatic_lanes(y, z, rnew, tgt, has, lay, lay_l, fp, ip)
@@ -327,18 +328,14 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
             wo = lay[k, L_W_DOWN]
             _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rno, v_td, vao, 0.0, 0.0, False, False,
                        False)
-            for i in range(nk * L):
-                z[vao * L + i] = v_td[vao * L + i]
+            _copy_block(z, v_td, vao * L, nk * L)
             eta = lp[k, P_ETA_PI]
             wo = lay[k, L_W_PI]
             _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rio, z, vao, dtv * eta, dtv * inv_tau_w,
                        plastic and eta != 0.0, traces_on, True)
         # -- rates of t+1 become current ---------------------------------------------------------------
-        r0o = lay[0, L_R] * L
-        for j in range(n0 * L):
-            z[r0o + j] = rnew[r0o + j]
-        for j in range(n_neurons * L):
-            z[rb0 * L + j] = rnew[rb0 * L + j]
+        _copy_block(z, rnew, lay[0, L_R] * L, n0 * L)     # unsigned offsets: vectorised copies
+        _copy_block(z, rnew, rb0 * L, n_neurons * L)
     _deinterleave(y, Y, m0)
     _deinterleave(z, Z, m0)
     return n_rec
