@@ -87,3 +87,34 @@ def test_bits_are_xoshiro256starstar():
         st[3] = rotl(st[3], 45)
         assert int(g) == result
     assert [int(v) for v in s] == st
+
+
+def test_simd_lanes_draw_what_each_lane_draws_alone():
+    """add_normals_lanes (all lanes' generators in SIMD registers) against add_normals_lane lane
+    by lane: the same values and generator states bit for bit, over enough draws (16,000 per
+    lane) that every lane takes the slow path (wedges, and the tail) many times."""
+    from numba import njit
+
+    from dendrosim.engine.rng import add_normals_lane, add_normals_lanes
+    from dendrosim.engine.simd import LANES
+
+    @njit
+    def lane_by_lane(y, n, scale, states, reps):
+        for _ in range(reps):
+            for lane in range(LANES):
+                add_normals_lane(y, n, scale, states[lane], lane, LANES)
+
+    @njit
+    def all_lanes(y, n, scale, st, tmp, reps):
+        for _ in range(reps):
+            add_normals_lanes(y, n, scale, st, tmp)
+
+    n, reps = 40, 400
+    states = np.array([seed_state(np.random.SeedSequence(s)) for s in range(LANES)])
+    st = np.ascontiguousarray(states.T).ravel()            # word w of lane l at w * LANES + l
+    y0 = np.random.default_rng(0).normal(size=n * LANES)
+    y1, y2 = y0.copy(), y0.copy()
+    lane_by_lane(y1, n, 0.3, states, reps)
+    all_lanes(y2, n, 0.3, st, np.zeros(4, dtype=np.uint64), reps)
+    np.testing.assert_array_equal(y2, y1)
+    np.testing.assert_array_equal(st, np.ascontiguousarray(states.T).ravel())

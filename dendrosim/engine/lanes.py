@@ -31,7 +31,7 @@ from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
 from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, nudging_current, phi_batch_setup, somatic_derivatives
-from .rng import add_normals_lane
+from .rng import add_normals_lanes
 from .simd import LANES, vadd, vfma, vlane, vload, vmul, vsplat, vstore, vsub, vzero
 
 L = LANES
@@ -235,7 +235,11 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     lay_l = _lane_layout(lay)
     tau_in_on = ip[I_TAU_IN_ON] == 1
     tau_in = fp[F_TAU_IN]
-    saved_rng, saved_acc = RNG[m0:m0 + L].copy(), ACC[m0:m0 + L].copy()   # Y is written back only at the end
+    saved_acc = ACC[m0:m0 + L].copy()     # Y and RNG are written back only at the end
+    st, st_tmp = np.empty(4 * L, dtype=np.uint64), np.empty(4, dtype=np.uint64)   # the lanes' noise generators
+    for l in range(L):
+        for w in range(4):
+            st[w * L + l] = RNG[m0 + l, w]
     # per member: derived values and the top-down part of v_A at the start, as run_block_euler
     for l in range(L):
         m = m0 + l
@@ -306,10 +310,8 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
                 j = np.uint64(jj)
                 y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
         if sigma != 0.0:
-            for l in range(L):
-                add_normals_lane(y, n_noisy, scale, RNG[m0 + l], l, L)
+            add_normals_lanes(y, n_noisy, scale, st, st_tmp)
         if not _lanes_finite(y, n_neurons):
-            RNG[m0:m0 + L] = saved_rng
             ACC[m0:m0 + L] = saved_acc
             return -1
         _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0 * L, n_neurons * L, lay_l, ip)
@@ -338,4 +340,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         _copy_block(z, rnew, rb0 * L, n_neurons * L)
     _deinterleave(y, Y, m0)
     _deinterleave(z, Z, m0)
+    for l in range(L):
+        for w in range(4):
+            RNG[m0 + l, w] = st[w * L + l]
     return n_rec
