@@ -67,8 +67,8 @@ def engine_steps_per_second(sizes, dtype, tau_w, seconds=1.0, threads=None):
             sim.ip[I_THREADS] = threads
         return sim
 
-    warm = make(2000)              # warm up / compile, the two-thread kernel too: a run compiles it
-    warm._choice.allowed = True    # only once cached or when long (duo.COMPILE_PAYBACK_S), the bench excludes compiling
+    warm = make(2000)              # warm up / compile, the two-thread kernel too
+    warm.allow_two_threads()
     warm.run(MemorySink())
     n = 1000
     while True:

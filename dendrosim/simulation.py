@@ -247,6 +247,12 @@ class Simulation:
             self._threads_for = (n, threads_arg(self.layout, self.ip))
         return self._threads_for[1]
 
+    def allow_two_threads(self) -> None:
+        """Let this run use, and so compile, the two-thread kernel (engine.duo) from its first
+        block: by default a run waits until it is cached or the rest of the run would repay
+        compiling it (duo.COMPILE_PAYBACK_S). For benchmarks, which exclude compile time."""
+        self._choice.allowed = True
+
     def _run_kernel(self, args):
         """One block: on two threads (engine.duo) where that applies and has been the faster
         (duo.KernelChoice; the results are the same bits), else the chosen kernel."""

@@ -237,9 +237,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     tau_in = fp[F_TAU_IN]
     saved_acc = ACC[m0:m0 + L].copy()     # Y and RNG are written back only at the end
     st, st_tmp = np.empty(4 * L, dtype=np.uint64), np.empty(4, dtype=np.uint64)   # the lanes' noise generators
-    for l in range(L):
-        for w in range(4):
-            st[w * L + l] = RNG[m0 + l, w]
+    _interleave(RNG, m0, st)
     # per member: derived values and the top-down part of v_A at the start, as run_block_euler
     for l in range(L):
         m = m0 + l
@@ -340,7 +338,5 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         _copy_block(z, rnew, rb0 * L, n_neurons * L)
     _deinterleave(y, Y, m0)
     _deinterleave(z, Z, m0)
-    for l in range(L):
-        for w in range(4):
-            RNG[m0 + l, w] = st[w * L + l]
+    _deinterleave(st, RNG, m0)
     return n_rec
