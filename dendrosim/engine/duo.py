@@ -50,7 +50,7 @@ from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB,
 from . import sync
 from .fused import (_attenuation, _bias_pass, _copy_block, _errors_batched, _input_rates,
                     _neuron_rates, _matrix_pass_serial, threads_arg)
-from .loop import STATUS_DIVERGED, STATUS_OK, _noisy_count, phi_workspace
+from .loop import STATUS_DIVERGED, STATUS_OK, _noisy_count, phi_workspace, record_step
 from .params import (F_DT, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV, I_TAU_IN_ON, I_TAU_W_ON,
                      I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
 from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, _span, derived,
@@ -268,22 +268,8 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
         uco = np.uint64(cur * n_z)
         # -- record the state at t: each thread the variables it owns ---------------------
         if n_rec_vars > 0:
-            s = step0 + step
-            if not rec_mean:
-                if s % rec_every == 0:
-                    _record_own(y, z, n_y, rec_src, rec_own, t, rec_buf[n_rec])
-                    n_rec += 1
-            else:
-                for j in range(n_rec_vars):
-                    src = rec_src[j]
-                    if rec_own[j] == t:
-                        rec_acc[j] += y[src] if src < n_y else z[src - n_y]
-                if (s + 1) % rec_every == 0:
-                    for j in range(n_rec_vars):
-                        if rec_own[j] == t:
-                            rec_buf[n_rec, j] = rec_acc[j] / rec_every
-                            rec_acc[j] = 0.0
-                    n_rec += 1
+            n_rec = record_step(y, z, n_y, rec_src, rec_own, t, step0 + step, rec_every, rec_mean, rec_buf, rec_acc,
+                                n_rec, 1, 0)
         # -- own error signals at t (eqs. 7-9) ---------------------------------------------
         if plastic:
             _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0, rb0, att_n, lo, hi, p_lo, p_hi)
@@ -371,15 +357,6 @@ def _write_back(mine, shared, owner, o, t):
     for i in range(mine.shape[0]):
         if owner[o + i] == t:
             shared[i] = mine[i]
-
-
-@njit(cache=True)
-def _record_own(y, z, n_y, rec_src, rec_own, t, out):
-    """:func:`.loop._record` of the variables thread ``t`` owns."""
-    for j in range(rec_src.shape[0]):
-        if rec_own[j] == t:
-            src = rec_src[j]
-            out[j] = y[src] if src < n_y else z[src - n_y]
 
 
 @njit(cache=True, parallel=True)

@@ -21,7 +21,7 @@ from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
-from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, _record
+from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, record_step
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
 from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, phi_batch,
@@ -284,20 +284,8 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         plastic = step >= plastic_from
         # -- record the state at t ------------------------------------------------------
         if n_rec_vars > 0:
-            s = step0 + step
-            if not rec_mean:
-                if s % rec_every == 0:
-                    _record(y, z, n_y, rec_src, rec_buf[n_rec])
-                    n_rec += 1
-            else:
-                for j in range(n_rec_vars):
-                    src = rec_src[j]
-                    rec_acc[j] += y[src] if src < n_y else z[src - n_y]
-                if (s + 1) % rec_every == 0:
-                    for j in range(n_rec_vars):
-                        rec_buf[n_rec, j] = rec_acc[j] / rec_every
-                        rec_acc[j] = 0.0
-                    n_rec += 1
+            n_rec = record_step(y, z, n_y, rec_src, rec_src, -1, step0 + step, rec_every, rec_mean, rec_buf, rec_acc,
+                                n_rec, 1, 0)
         # -- error signals at t (eqs. 7-10) -------------------------------------------
         if plastic:
             if batched:          # r_k - phi_k(vhat_B) and r_I,k - phi_k+1(vhat_I), all layers at once

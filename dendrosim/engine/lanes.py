@@ -26,7 +26,7 @@ from numba import njit
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
                        L_W_IP, L_W_PI, L_W_UP)
 from .fused import _attenuation, _copy_block, _errors_batched, _matrix_pass_serial, _rates_batched
-from .loop import _noisy_count
+from .loop import _noisy_count, record_step
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
@@ -204,14 +204,6 @@ def _lanes_finite(y, n):
 
 
 @njit(cache=True)
-def _record_lanes(y, z, n_y, rec_src, BUF, m0, row):
-    for l in range(L):
-        for j in range(rec_src.shape[0]):
-            s = rec_src[j]
-            BUF[m0 + l, row, j] = y[s * L + l] if s < n_y else z[(s - n_y) * L + l]
-
-
-@njit(cache=True)
 def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, RNG, rec_src, rec_every,
               rec_mean, BUF, ACC, Z, WORK, PW):
     """Members m0..m0+LANES-1 of the stacked ensemble arrays for ``n_steps`` Euler steps.
@@ -272,22 +264,11 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     for step in range(n_steps):
         plastic = step >= plastic_from
         if n_rec_vars > 0:
-            s = step0 + step
-            if not rec_mean:
-                if s % rec_every == 0:
-                    _record_lanes(y, z, n_y, rec_src, BUF, m0, n_rec)
-                    n_rec += 1
-            else:
-                for l in range(L):
-                    for j in range(n_rec_vars):
-                        src = rec_src[j]
-                        ACC[m0 + l, j] += y[src * L + l] if src < n_y else z[(src - n_y) * L + l]
-                if (s + 1) % rec_every == 0:
-                    for l in range(L):
-                        for j in range(n_rec_vars):
-                            BUF[m0 + l, n_rec, j] = ACC[m0 + l, j] / rec_every
-                            ACC[m0 + l, j] = 0.0
-                    n_rec += 1
+            n_new = n_rec
+            for l in range(L):
+                n_new = record_step(y, z, n_y, rec_src, rec_src, -1, step0 + step, rec_every, rec_mean, BUF[m0 + l],
+                                    ACC[m0 + l], n_rec, L, l)
+            n_rec = n_new
         # -- error signals at t (eqs. 7-8; the batched phi of run_block_euler) ---------------------
         if plastic:
             _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0 * L, rb0 * L, att, 0, n_neurons * L, 0,

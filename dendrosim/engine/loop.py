@@ -41,6 +41,36 @@ def _record(y, z, n_y, rec_src, out):
         out[j] = y[s] if s < n_y else z[s - n_y]
 
 
+@njit(cache=True, inline="always")
+def record_step(y, z, n_y, rec_src, rec_own, t, s, every, mean, buf, acc, n_rec, stride, lane):
+    """The recording of step ``s`` (the state at t, before the step) in the fused kernels:
+    every ``every`` steps the values as row ``n_rec`` of ``buf``, or with ``mean`` their sum in
+    ``acc`` each step and every ``every`` steps its mean as that row. Returns the new row count.
+
+    Variable j is y[i] or z[i - n_y] with i = rec_src[j] * stride + lane (``stride`` LANES and
+    a lane for the lane-interleaved states of engine.lanes, else 1 and 0). Only the variables
+    with rec_own[j] == t are touched (each thread of engine.duo records its own); t < 0: all."""
+    if not mean:
+        if s % every != 0:
+            return n_rec
+        for j in range(rec_src.shape[0]):
+            if t < 0 or rec_own[j] == t:
+                src = rec_src[j]
+                buf[n_rec, j] = y[src * stride + lane] if src < n_y else z[(src - n_y) * stride + lane]
+        return n_rec + 1
+    for j in range(rec_src.shape[0]):
+        if t < 0 or rec_own[j] == t:
+            src = rec_src[j]
+            acc[j] += y[src * stride + lane] if src < n_y else z[(src - n_y) * stride + lane]
+    if (s + 1) % every != 0:
+        return n_rec
+    for j in range(rec_src.shape[0]):
+        if t < 0 or rec_own[j] == t:
+            buf[n_rec, j] = acc[j] / every
+            acc[j] = 0.0
+    return n_rec + 1
+
+
 @njit(cache=True)
 def _record_part(y, z, n_y, rec_src, out, acc, mean, from_y):
     """Record (or, with ``mean``, accumulate) the values held in y or those in z."""
