@@ -40,6 +40,7 @@ changed and the call returns ``STATUS_RERUN``: the caller runs the serial kernel
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -403,13 +404,18 @@ COMPILE_PAYBACK_S = 200.0
 
 
 def compiled() -> bool:
-    """Whether the two-thread kernel is compiled in this process or in numba's on-disk cache
-    (an index file of :func:`_run_sides` where numba keeps this file's kernels)."""
+    """Whether the two-thread kernel is compiled in this process or in numba's on-disk cache:
+    the index file of :func:`_run_sides` where numba itself keeps it (beside the source, under
+    ``$NUMBA_CACHE_DIR``, or in numba's per-user folder for a read-only install)."""
     if _run_sides.signatures:
         return True
-    from .._jitcache import cache_dir
-    d = cache_dir("engine/duo.py")
-    return d.is_dir() and any(d.glob("duo._run_sides-*.nbi"))
+    try:
+        index = _run_sides._cache._cache_file._index_path      # numba's own locator (private API)
+    except AttributeError:
+        from .._jitcache import cache_dir
+        d = cache_dir("engine/duo.py")
+        return d.is_dir() and any(d.glob("duo._run_sides-*.nbi"))
+    return os.path.exists(index)
 
 
 class KernelChoice:
