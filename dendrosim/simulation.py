@@ -129,7 +129,10 @@ class Simulation:
         self._kernel = run_block_euler if (fused and self.integ == 0) else run_block
         self._threads_for = None       # (ip[I_THREADS], threads_arg) of the last block
         self._duo_for = None           # (ip[I_THREADS], duo arguments or ()) of the last block
-        self._choice = duo.KernelChoice(allowed=False)   # until compiled or worth compiling
+        # the two-thread kernel: allowed once compiled or worth compiling; timings carried over
+        # from the latest run of the same network in this process (duo.KernelChoice.resume)
+        self._choice = duo.KernelChoice.resume((self.layout.lay.tobytes(), self.dtype.str, self.ip.tobytes(),
+                                                self.fp.tobytes(), (self.lp != 0).tobytes()), allowed=False)
         self._duo_compiled = None
         self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
         self.total_steps = self.task.total_steps

@@ -170,6 +170,33 @@ def test_one_slow_block_does_not_flip_the_kernel_choice():
     assert sum(not u for u in used[4:]) <= 8           # the probes only (16, 32, ... blocks apart)
 
 
+def test_a_new_run_of_the_same_network_resumes_the_kernel_choice_of_the_last():
+    """A short run after one that found the two threads slower starts on the serial kernel
+    (a fresh choice would spend its first two blocks on the two threads); another network
+    times both kernels afresh."""
+    key, other = ("net", 1), ("net", 2)
+    c = duo.KernelChoice.resume(key)
+    for _ in range(6):
+        d = c.use_duo()
+        c.record(d, 1000, 20.0 if d else 1.0)        # a busy host: two threads 20x slower
+    assert not c.use_duo()
+    again = duo.KernelChoice.resume(key)
+    assert again.recent == c.recent and again.recent is not c.recent
+    assert [again.use_duo() for _ in range(3)] == [False] * 3
+    assert duo.KernelChoice.resume(other).use_duo()   # warm-up block of a network not seen before
+
+
+def test_simulations_of_one_network_resume_each_others_kernel_choice_and_others_do_not():
+    base = {"network": {"sizes": [30, 20, 10]}, "noise": {"sigma": 0.1}, "init": {"seed": 7}}
+    a = Simulation(config.from_dict(base))
+    a._choice.recent[False].append(1.0)              # as if a had timed a serial block
+    same = Simulation(config.from_dict({**base, "init": {"seed": 8}}))       # another seed, same network
+    assert same._choice.recent[False] == [1.0]
+    for other in ({**base, "network": {"sizes": [30, 50, 10]}},
+                  {**base, "plasticity": {"eta_up": [0.0, 1e-3]}}):   # a frozen layer runs at another speed
+        assert Simulation(config.from_dict(other))._choice.recent[False] == []
+
+
 def test_an_uncompiled_two_thread_kernel_waits_for_a_run_long_enough_to_repay_its_compile():
     c = duo.KernelChoice(allowed=False)
     assert not c.use_duo()
