@@ -28,6 +28,7 @@ from dendrosim.io import HDF5Sink  # noqa: E402
 from dendrosim.plot import alignment_angle  # noqa: E402
 from dendrosim.learners.steady import NoFixedPoint  # noqa: E402
 from dendrosim.simulation import Diverged, Simulation  # noqa: E402
+from dendrosim.tasks.teacher import error_signal_angles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "sacramento2018"
@@ -110,6 +111,20 @@ def _patterns(run):
     return int(round(run.duration / run.cfg.task["duration"]))
 
 
+def _signal_angles(run):
+    """Per weight snapshot of a Fig. 2 run: the mean over the test patterns of the angle between
+    the hidden layer's top-down error signal and backprop's (tasks.teacher.error_signal_angles)."""
+    sim = Simulation(run.cfg)
+    snaps = {n: run.weight(n)[1] for n in sim.net.weights() if n in run.file["weights"]}
+    X, R = sim.task.test_set
+    out = []
+    for i in range(len(snaps["up2"])):
+        for n, W in snaps.items():
+            sim.net.w(n)[...] = W[i]
+        out.append(float(np.mean(error_signal_angles(sim, X, R))))
+    return np.array(out)
+
+
 def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
     """Microcircuit vs shallow learner on the same teacher and data, for several seeds
     (each seed draws its own teacher, student and patterns)."""
@@ -131,6 +146,7 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
             if name == "microcircuit":
                 wt, up2 = run.weight("up2")
                 r["wt"], r["angle"] = wt, alignment_angle(up2, run.weight("down1")[1])
+                r["signal_angle"] = _signal_angles(run)
             res[name, s] = r
             run.close()
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -143,6 +159,7 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
                 ax[0].plot(r["t"][-1] / 100.0, r["test"][-1], "x", color=c, ms=9)
         ax[2].plot(res["microcircuit", s]["wt"] / 100.0, res["microcircuit", s]["angle"], ".-", color=c,
                    label=f"seed {s}")
+        ax[2].plot(res["microcircuit", s]["wt"] / 100.0, res["microcircuit", s]["signal_angle"], "--", color=c)
     ax[0].set(title="test error, unseen patterns (x: diverged)", xlabel="training pattern",
               ylabel="|r - r_trgt|^2")
     ax[0].legend(fontsize=8)
@@ -155,7 +172,8 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
     ax[1].set(title=f"seed {seeds[0]}: apical norm, mismatch ({w}-pattern mean)", xlabel="training pattern")
     ax[1].legend()
     ax[2].axhline(90, color="k", ls=":", lw=0.8)
-    ax[2].set(title="angle(W_up2, W_down1^T), microcircuit", xlabel="training pattern", ylabel="degrees")
+    ax[2].set(title="microcircuit: W_up2 vs W_down1^T (dots),\nhidden error signal vs backprop's (dashed)",
+              xlabel="training pattern", ylabel="degrees")
     ax[2].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "fig2.png", dpi=80)
@@ -179,6 +197,9 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
         ("angle W_up2 vs W_down1^T, start -> end", "about 45 deg",
          ", ".join(f"{res['microcircuit', s]['angle'][0]:.0f} -> {res['microcircuit', s]['angle'][-1]:.0f}"
                    for s in seeds) + " deg", "per seed; fixed random top-down"),
+        ("angle of the hidden error signal to backprop's, start -> end", "-",
+         ", ".join(f"{res['microcircuit', s]['signal_angle'][0]:.0f} -> {res['microcircuit', s]['signal_angle'][-1]:.0f}"
+                   for s in seeds) + " deg", "per seed, mean over the test patterns (Lillicrap et al. 2016's measure)"),
         ("wall time", "-", f"{wall:.0f} s", f"{len(seeds)} seeds x (microcircuit + shallow), 30-50-10"),
     ]
     write_table(out, "fig2", "Fig. 2: teacher-student nonlinear regression", rows)

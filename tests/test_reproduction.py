@@ -29,6 +29,34 @@ def test_fig1_apical_error_appears_and_vanishes():
     assert loss[-1] < 1e-2 * loss[1]                # the output predicts the target
 
 
+def test_hidden_error_signals_backprop_by_finite_differences_and_angles_at_the_limits():
+    """error_signals' backprop signal is minus the gradient of |r_trgt - r_N|^2/2 with respect
+    to the hidden somata (through the attenuated feedforward output, central differences); the
+    angle to the top-down signal is 0 for W_down = W_up^T, 180 for -W_up^T, near 90 for random."""
+    from dendrosim.learners.steady import Circuit, solve
+    from dendrosim.tasks.teacher import error_signal_angles, error_signals
+    sim = Simulation(config.load(MODELS / "fig2_teacher_student.toml", ["task.n_test=20", "task.n_patterns=1"]))
+    X, R = sim.task.test_set
+    c = Circuit(sim.cfg)
+    u1 = solve(sim.net, c, X, None, method="exact").u[1]
+    W2 = sim.net.w("up2")
+
+    def loss(u):
+        r2 = c.phi(2, c.up(2) * (c.phi(1, u) @ W2.T))
+        return 0.5 * np.sum((R - r2) ** 2, axis=1)
+
+    h = 1e-6
+    grad = np.stack([(loss(u1 + h * e) - loss(u1 - h * e)) / (2 * h) for e in np.eye(u1.shape[1])], axis=1)
+    _, bp = error_signals(sim, X, R)
+    np.testing.assert_allclose(bp * c.up(2), -grad, rtol=1e-5, atol=1e-9)
+    a_random = error_signal_angles(sim, X, R)
+    assert 60 < a_random.mean() < 120
+    sim.net.w("down1")[...] = W2.T
+    np.testing.assert_allclose(error_signal_angles(sim, X, R), 0.0, atol=1e-5)
+    sim.net.w("down1")[...] = -W2.T
+    np.testing.assert_allclose(error_signal_angles(sim, X, R), 180.0, atol=1e-5)
+
+
 def test_fig2_microcircuit_beats_shallow_learner():
     ov = ["task.n_patterns=2000", "task.eval_every=500", "task.n_test=100"]
     _, mc = _run("fig2_teacher_student", ov)

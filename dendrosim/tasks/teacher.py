@@ -61,6 +61,11 @@ class TeacherStudent(Task):
             r = phi_np(u, self.transfer)
         return u
 
+    @property
+    def test_set(self):
+        """(inputs, teacher rates) of the unseen test patterns."""
+        return self.X_test, self._r_test
+
     def __len__(self):
         return self.n
 
@@ -79,3 +84,30 @@ def test_error(sim, X, R_target) -> float:
     from ..learners.steady import Circuit, solve
     st = solve(sim.net, Circuit(sim.cfg), X, None, method="exact")
     return float(np.mean(np.sum((st.r[-1] - R_target) ** 2, axis=1)))
+
+
+def error_signals(sim, X, R_target):
+    """(top-down, backprop) error signals of the last hidden layer k = N-1 for each pattern of
+    ``X`` at the noise-free steady state without target: (d_N W_down,k^T) * phi_k'(u_k) and
+    (d_N W_up,N) * phi_k'(u_k), with d_N = (r_trgt - r_N) * phi_N'(u_N). The second is minus the
+    gradient of |r_trgt - r_N|^2 / 2 with respect to u_k, divided by the output's attenuation
+    (tests/test_reproduction.py checks it against finite differences)."""
+    from ..learners.steady import Circuit, solve
+    c = Circuit(sim.cfg)
+    N, k = c.N, c.N - 1
+    if k < 1:
+        raise ValueError("error signals need a hidden layer")
+    st = solve(sim.net, c, X, None, method="exact")
+    d = (R_target - st.r[N]) * c.dphi(N, st.u[N])
+    dk = c.dphi(k, st.u[k])
+    return (d @ sim.net.w(f"down{k}").T) * dk, (d @ sim.net.w(f"up{N}")) * dk
+
+
+def error_signal_angles(sim, X, R_target) -> np.ndarray:
+    """Per pattern, the angle (degrees) between the two :func:`error_signals`: Lillicrap et
+    al. (2016)'s measure of feedback alignment, ~90 deg for top-down weights unrelated to the
+    forward ones, 0 for W_down = W_up^T. The weight angle of Fig. S1
+    (:func:`dendrosim.plot.alignment_angle`) compares the matrices themselves."""
+    fa, bp = error_signals(sim, X, R_target)
+    cos = np.sum(fa * bp, axis=1) / (np.linalg.norm(fa, axis=1) * np.linalg.norm(bp, axis=1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
