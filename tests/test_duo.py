@@ -172,17 +172,29 @@ def test_one_slow_block_does_not_flip_the_kernel_choice():
 
 def test_a_new_run_of_the_same_network_resumes_the_kernel_choice_of_the_last():
     """A short run after one that found the two threads slower starts on the serial kernel
-    (a fresh choice would spend its first two blocks on the two threads); another network
-    times both kernels afresh."""
+    (a fresh choice would spend its first two blocks on the two threads) and keeps its probe
+    schedule, unless the two threads were last timed over STALE_S ago: then it times them
+    again within MIN_INTERVAL blocks. Another network times both kernels afresh."""
     key, other = ("net", 1), ("net", 2)
     c = duo.KernelChoice.resume(key)
-    for _ in range(6):
-        d = c.use_duo()
-        c.record(d, 1000, 20.0 if d else 1.0)        # a busy host: two threads 20x slower
-    assert not c.use_duo()
+
+    def blocks(choice, n, duo_s=20.0):               # a busy host: two threads 20x slower
+        used = []
+        for _ in range(n):
+            d = choice.use_duo()
+            used.append(d)
+            choice.record(d, 1000, duo_s if d else 1.0)
+        return used
+
+    blocks(c, 200)
+    assert not c.use_duo() and c.blocks_to_probe > duo.KernelChoice.MIN_INTERVAL
     again = duo.KernelChoice.resume(key)
     assert again.recent == c.recent and again.recent is not c.recent
-    assert [again.use_duo() for _ in range(3)] == [False] * 3
+    assert not any(blocks(again, duo.KernelChoice.MIN_INTERVAL + 1))     # the schedule goes on
+    again.checked -= 2 * duo.KernelChoice.STALE_S                        # ... unless it is stale
+    later = duo.KernelChoice.resume(key)
+    assert not later.use_duo() and any(blocks(later, duo.KernelChoice.MIN_INTERVAL + 1, duo_s=0.5))
+    assert later.use_duo()                            # the host got quiet: back on two threads
     assert duo.KernelChoice.resume(other).use_duo()   # warm-up block of a network not seen before
 
 

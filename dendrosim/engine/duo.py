@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -444,11 +445,15 @@ class KernelChoice:
     this process left off (timings, warm kernels, probe schedule) instead of timing both
     kernels afresh: 64 short 30-20-10 runs one after another, with another process busy on
     one of the two cores, took 3.7 s when each run spent its first two blocks on the two
-    threads (each ~15x slower there) and 1.6 s resumed.
+    threads (each ~15x slower there) and 1.6 s resumed. If the other kernel was last timed
+    over ``STALE_S`` ago, the run times it again within ``MIN_INTERVAL`` blocks: the host may
+    have changed in between (a choice made in a busy spell otherwise held the next run, in
+    the bench, on the slower kernel for up to ``MAX_INTERVAL`` blocks).
     """
 
     MIN_INTERVAL, MAX_INTERVAL = 16, 1024
     WINDOW = 4
+    STALE_S = 1.0
     _last: dict = {}          # network key -> the choice of the latest run of it (this process)
 
     @classmethod
@@ -460,7 +465,9 @@ class KernelChoice:
         if prev is not None:
             c.recent = {k: list(v) for k, v in prev.recent.items()}
             c.warm, c.warm_serial, c.best = prev.warm, prev.warm_serial, prev.best
-            c.interval, c.blocks_to_probe = prev.interval, prev.blocks_to_probe
+            c.interval, c.blocks_to_probe, c.checked = prev.interval, prev.blocks_to_probe, prev.checked
+            if time.monotonic() - c.checked > cls.STALE_S:
+                c.blocks_to_probe = min(c.blocks_to_probe, cls.MIN_INTERVAL)
         cls._last[key] = c
         return c
 
@@ -471,6 +478,7 @@ class KernelChoice:
         self.best = True
         self.interval = self.MIN_INTERVAL
         self.blocks_to_probe = 0
+        self.checked = time.monotonic()         # when the kernel not in use was last timed
 
     @property
     def per_step(self) -> dict:
@@ -505,6 +513,7 @@ class KernelChoice:
         window = self.recent[used_duo]
         if probe:
             window.clear()
+            self.checked = time.monotonic()
         window.append(seconds / steps)
         del window[:-self.WINDOW]
         if not (self.recent[True] and self.recent[False]):
