@@ -454,6 +454,7 @@ class KernelChoice:
     MIN_INTERVAL, MAX_INTERVAL = 16, 1024
     WINDOW = 4
     STALE_S = 1.0
+    REMEMBER = 256            # networks remembered per process
     _last: dict = {}          # network key -> the choice of the latest run of it (this process)
 
     @classmethod
@@ -468,7 +469,10 @@ class KernelChoice:
             c.interval, c.blocks_to_probe, c.checked = prev.interval, prev.blocks_to_probe, prev.checked
             if time.monotonic() - c.checked > cls.STALE_S:
                 c.blocks_to_probe = min(c.blocks_to_probe, cls.MIN_INTERVAL)
-        cls._last[key] = c
+        cls._last.pop(key, None)
+        cls._last[key] = c                   # newest last: the oldest network is forgotten first
+        if len(cls._last) > cls.REMEMBER:
+            del cls._last[next(iter(cls._last))]
         return c
 
     def __init__(self, allowed: bool = True):
