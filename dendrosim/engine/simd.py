@@ -21,6 +21,7 @@ from numba.extending import intrinsic, models, register_model
 LANES = 8
 
 _VEC = ir.VectorType(ir.DoubleType(), LANES)
+_UV = ir.VectorType(ir.IntType(64), LANES)
 
 
 class VecType(types.Type):
@@ -30,44 +31,88 @@ class VecType(types.Type):
         super().__init__(name=f"Vec{LANES}f64")
 
 
-vec = VecType()
+class UVecType(types.Type):
+    """LANES uint64 values in one SIMD register (group): the lanes' random-number generators."""
+
+    def __init__(self):
+        super().__init__(name=f"UVec{LANES}u64")
 
 
-@register_model(VecType)
-class _VecModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VEC)
+vec, uvec = VecType(), UVecType()
 
 
-def _ptr(context, builder, arrty, arr, off):
-    data = context.make_array(arrty)(context, builder, arr).data
-    return builder.bitcast(builder.gep(data, [off]), _VEC.as_pointer())
+def _model(llvm_type):
+    """A numba data model holding one value of ``llvm_type`` (an LLVM vector)."""
+    class _Model(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            super().__init__(dmm, fe_type, llvm_type)
+    return _Model
 
 
-@intrinsic
-def vload(typingctx, arr, off):
-    """arr[off:off+LANES] as a Vec."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and isinstance(off, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.load(_ptr(context, builder, sig.args[0], args[0], args[1]), align=8)
-
-    return vec(arr, off), codegen
+register_model(VecType)(_model(_VEC))
+register_model(UVecType)(_model(_UV))
 
 
-@intrinsic
-def vstore(typingctx, arr, off, v):
-    """arr[off:off+LANES] = v."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and isinstance(off, types.Integer)
-            and isinstance(v, VecType)):
-        return None
+def _load_store(elem, vty, llvm_type):
+    """(load, store) intrinsics between a 1-D array of ``elem`` and the vector type ``vty``:
+    arr[off:off+LANES] as one vector, and arr[off:off+LANES] = v."""
+    def ptr(context, builder, arrty, arr, off):
+        data = context.make_array(arrty)(context, builder, arr).data
+        return builder.bitcast(builder.gep(data, [off]), llvm_type.as_pointer())
 
-    def codegen(context, builder, sig, args):
-        builder.store(args[2], _ptr(context, builder, sig.args[0], args[0], args[1]), align=8)
-        return context.get_dummy_value()
+    @intrinsic
+    def load(typingctx, arr, off):
+        if not (isinstance(arr, types.Array) and arr.dtype == elem and isinstance(off, types.Integer)):
+            return None
 
-    return types.none(arr, off, v), codegen
+        def codegen(context, builder, sig, args):
+            return builder.load(ptr(context, builder, sig.args[0], args[0], args[1]), align=8)
+
+        return vty(arr, off), codegen
+
+    @intrinsic
+    def store(typingctx, arr, off, v):
+        if not (isinstance(arr, types.Array) and arr.dtype == elem and isinstance(off, types.Integer)
+                and isinstance(v, type(vty))):
+            return None
+
+        def codegen(context, builder, sig, args):
+            builder.store(args[2], ptr(context, builder, sig.args[0], args[0], args[1]), align=8)
+            return context.get_dummy_value()
+
+        return types.none(arr, off, v), codegen
+
+    return load, store
+
+
+def _lane(vty, elem):
+    """Intrinsic: lane ``lane`` of a ``vty`` value, as ``elem``."""
+    @intrinsic
+    def f(typingctx, a, lane):
+        if not (isinstance(a, type(vty)) and isinstance(lane, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
+
+        return elem(a, lane), codegen
+
+    return f
+
+
+vload, vstore = _load_store(types.float64, vec, _VEC)
+vload.__doc__, vstore.__doc__ = "arr[off:off+LANES] as a Vec.", "arr[off:off+LANES] = v."
+uload, ustore = _load_store(types.uint64, uvec, _UV)
+uload.__doc__, ustore.__doc__ = "arr[off:off+LANES] of a uint64 array as a UVec.", "arr[off:off+LANES] = v (uint64)."
+vlane, ulane = _lane(vec, types.float64), _lane(uvec, types.uint64)
+vlane.__doc__, ulane.__doc__ = "Lane ``lane`` of a Vec, as float64.", "Lane ``lane`` of a UVec, as uint64."
+
+
+def _splat(builder, val, llvm_type):
+    """A vector of ``llvm_type`` with every lane ``val``."""
+    one = builder.insert_element(ir.Constant(llvm_type, ir.Undefined), val, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+    return builder.shuffle_vector(one, ir.Constant(llvm_type, ir.Undefined), mask)
 
 
 @intrinsic
@@ -77,33 +122,31 @@ def vsplat(typingctx, x):
         return None
 
     def codegen(context, builder, sig, args):
-        val = context.cast(builder, args[0], sig.args[0], types.float64)
-        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), val, ir.Constant(ir.IntType(32), 0))
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
-        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined), mask)
+        return _splat(builder, context.cast(builder, args[0], sig.args[0], types.float64), _VEC)
 
     return vec(x), codegen
 
 
-def _binary(op):
+def _binary(op, vty):
+    """Intrinsic: the LLVM instruction ``op`` lane by lane on two ``vty`` values."""
     @intrinsic
     def f(typingctx, a, b):
-        if not (isinstance(a, VecType) and isinstance(b, VecType)):
+        if not (isinstance(a, type(vty)) and isinstance(b, type(vty))):
             return None
 
         def codegen(context, builder, sig, args):
             return getattr(builder, op)(*args)
 
-        return vec(a, b), codegen
+        return vty(a, b), codegen
 
     return f
 
 
-vadd = _binary("fadd")
+vadd = _binary("fadd", vec)
 vadd.__doc__ = "a + b per lane."
-vsub = _binary("fsub")
+vsub = _binary("fsub", vec)
 vsub.__doc__ = "a - b per lane."
-vmul = _binary("fmul")
+vmul = _binary("fmul", vec)
 vmul.__doc__ = "a * b per lane."
 
 
@@ -156,88 +199,9 @@ def vlt_mask(typingctx, a, b):
     return types.int64(a, b), codegen
 
 
-@intrinsic
-def vlane(typingctx, a, lane):
-    """Lane ``lane`` of a Vec, as float64."""
-    if not (isinstance(a, VecType) and isinstance(lane, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
-
-    return types.float64(a, lane), codegen
-
-
 # -- LANES uint64 values: the lanes' random-number generators (engine.rng) ----------------------
 
-_UV = ir.VectorType(ir.IntType(64), LANES)
-
-
-class UVecType(types.Type):
-    """LANES uint64 values in one SIMD register (group)."""
-
-    def __init__(self):
-        super().__init__(name=f"UVec{LANES}u64")
-
-
-uvec = UVecType()
-
-
-@register_model(UVecType)
-class _UVecModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _UV)
-
-
-def _splat64(builder, val):
-    one = builder.insert_element(ir.Constant(_UV, ir.Undefined), val, ir.Constant(ir.IntType(32), 0))
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
-    return builder.shuffle_vector(one, ir.Constant(_UV, ir.Undefined), mask)
-
-
-@intrinsic
-def uload(typingctx, arr, off):
-    """arr[off:off+LANES] of a uint64 array as a UVec."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint64 and isinstance(off, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        return builder.load(builder.bitcast(builder.gep(data, [args[1]]), _UV.as_pointer()), align=8)
-
-    return uvec(arr, off), codegen
-
-
-@intrinsic
-def ustore(typingctx, arr, off, v):
-    """arr[off:off+LANES] = v (uint64 array)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint64 and isinstance(off, types.Integer)
-            and isinstance(v, UVecType)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        builder.store(args[2], builder.bitcast(builder.gep(data, [args[1]]), _UV.as_pointer()), align=8)
-        return context.get_dummy_value()
-
-    return types.none(arr, off, v), codegen
-
-
-def _ubinary(op):
-    @intrinsic
-    def f(typingctx, a, b):
-        if not (isinstance(a, UVecType) and isinstance(b, UVecType)):
-            return None
-
-        def codegen(context, builder, sig, args):
-            return getattr(builder, op)(*args)
-
-        return uvec(a, b), codegen
-
-    return f
-
-
-uxor, uor, uand, umul = _ubinary("xor"), _ubinary("or_"), _ubinary("and_"), _ubinary("mul")
+uxor, uor, uand, umul = (_binary(op, uvec) for op in ("xor", "or_", "and_", "mul"))
 
 
 def _ushift(op):
@@ -247,8 +211,8 @@ def _ushift(op):
             return None
 
         def codegen(context, builder, sig, args):
-            return getattr(builder, op)(args[0], _splat64(builder, context.cast(builder, args[1], sig.args[1],
-                                                                                types.int64)))
+            k = context.cast(builder, args[1], sig.args[1], types.int64)
+            return getattr(builder, op)(args[0], _splat(builder, k, _UV))
 
         return uvec(a, k), codegen
 
@@ -266,7 +230,7 @@ def usplat(typingctx, x):
         return None
 
     def codegen(context, builder, sig, args):
-        return _splat64(builder, context.cast(builder, args[0], sig.args[0], types.int64))
+        return _splat(builder, context.cast(builder, args[0], sig.args[0], types.int64), _UV)
 
     return uvec(x), codegen
 
@@ -299,18 +263,6 @@ def vgather(typingctx, arr, idx):
         return out
 
     return vec(arr, idx), codegen
-
-
-@intrinsic
-def ulane(typingctx, a, lane):
-    """Lane ``lane`` of a UVec, as uint64."""
-    if not (isinstance(a, UVecType) and isinstance(lane, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
-
-    return types.uint64(a, lane), codegen
 
 
 @intrinsic
