@@ -8,7 +8,8 @@ Small float64 networks are also timed against a hand-written compiled loop for t
 network (:mod:`dendrosim.bench_floor`): the fastest this step gets without the engine's
 generality, in the same run.
 
-Run ``python scripts/bench.py`` or ``dendrosim bench`` (``--quick`` for small nets).
+Run ``python scripts/bench.py`` or ``dendrosim bench`` (``--quick`` for small nets); the
+targets and earlier runs side by side: ``dendrosim bench --compare docs/performance/*.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 import numpy as np
 
 from . import config
+from .bench_compare import table
 from .bench_floor import floor_steps_per_second
 from .engine.params import I_THREADS
 from .simulation import MemorySink, Simulation
@@ -348,9 +350,10 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
     extra = dict(recording=rec, ensemble_separate_s=sep, ensemble_together_s=tog, ensemble_speedup=sep / tog,
                  ensemble_separate_one_thread_s=sep1, ensemble_speedup_one_thread=sep1 / tog,
                  second_start_s=start)
+    run = dict(copy_bandwidth_GBps=bw, time=time.strftime("%Y-%m-%dT%H:%M:%S"), results=results, **extra)
+    print("\nTargets (issue #7):\n" + table([("this run", run)]))
     if json_path:
         with open(json_path, "w") as f:
-            json.dump(dict(copy_bandwidth_GBps=bw, time=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                           results=results, **extra), f, indent=1)
+            json.dump(run, f, indent=1)
         print(f"wrote {json_path}")
     return 0

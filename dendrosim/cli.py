@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="engine speed against a plain NumPy step")
     b.add_argument("--quick", action="store_true", help="small networks only")
     b.add_argument("--json", help="write results to this JSON file")
+    b.add_argument("--compare", nargs="+", metavar="JSON",
+                   help="measure nothing: print the targets against these bench JSON files, oldest first")
     return p
 
 
@@ -72,6 +74,9 @@ def main(argv=None) -> int:
             print(f"wrote {out}")
             return EXIT_OK
         if args.command == "bench":
+            if args.compare:
+                from .bench_compare import compare_main
+                return compare_main(args.compare)
             from .bench import main as bench_main
             return bench_main(quick=args.quick, json_path=args.json)
     except config_mod.ConfigError as e:

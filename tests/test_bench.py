@@ -28,3 +28,45 @@ def test_hand_loop_follows_the_engine():
         for n in ("up1", "up2", "IP1", "PI1"):
             assert np.abs(W[n] - Simulation(config.from_dict(d)).net.w(n)).max() > 1e-7   # learned: >1000x the tolerance below
             np.testing.assert_allclose(W[n], sim.net.w(n), rtol=1e-9, atol=1e-12)
+
+
+def _run(time, small, ens, mnist=None):
+    """A bench JSON as dendrosim.bench.main writes it (only the fields the targets read)."""
+    results = [dict(workload="30-20-10 f64", engine_steps_per_s=small)]
+    if mnist is not None:
+        results.append(dict(workload="MNIST steady-state epoch 784-500-500-10",
+                            per_batch_ms={"two_sweep": [mnist, 1.0, 1.0], "exact": [9.0, 1.0, 1.0]}))
+    return dict(time=time, results=results, ensemble_speedup=ens, second_start_s=0.9)
+
+
+def test_compare_marks_each_missed_target(tmp_path, capsys):
+    """Columns oldest first whatever the argument order; '*' on exactly the cells below an
+    at-least target or above an at-most one; '-' where a run did not measure the row."""
+    import json
+    import math
+
+    from dendrosim.bench_compare import TARGETS, compare_main, met, read
+    new, old = tmp_path / "bench_new.json", tmp_path / "bench_old.json"
+    new.write_text(json.dumps(_run("2026-02-01T00:00:00", 1.2e6, 2.9, mnist=1.6)))
+    old.write_text(json.dumps(_run("2026-01-01T00:00:00", 0.9e6, 3.1)))
+    assert compare_main([str(new), str(old)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("old") < out.index("new")
+    rows = {line[:34].strip(): line[46:].split() for line in out.splitlines()[2:-1]}
+    assert rows["30-20-10 f64"] == ["900,000", "*", "1,200,000"]
+    assert rows["ensemble of 64 vs separate runs"] == ["3.10", "2.90", "*"]
+    assert rows["MNIST steady epoch / NumPy BP"] == ["-", "1.60", "*"]       # two_sweep's ratio, at most 1.5
+    assert rows["second start of dendrosim run"] == ["0.90", "0.90"]
+    assert len(rows) == len(TARGETS)
+    assert met(1.5, 1.5, "max") and met(3.0, 3.0, "min") and met(math.nan, 1.0, "min") is None
+    assert math.isnan(read({"results": []}, ("workload", "30-20-10 f64", "engine_steps_per_s")))
+
+
+def test_compare_names_a_file_that_is_not_a_bench_json(tmp_path):
+    import subprocess
+    import sys
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"a": 1}')
+    p = subprocess.run([sys.executable, "-m", "dendrosim.cli", "bench", "--compare", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "notes.json" in p.stderr and "not a bench JSON" in p.stderr
