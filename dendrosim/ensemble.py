@@ -23,7 +23,7 @@ from numba import njit, prange
 from .engine.fused import run_block_euler
 from .engine.lanes import run_lanes
 from .engine.lanes import supported as _lanes_supported
-from .engine.loop import STATUS_OK, run_block
+from .engine.loop import STATUS_OK, pattern_metrics_stacked, run_block
 from .engine.params import I_THREADS
 from .engine.simd import LANES
 from .simulation import Simulation
@@ -128,6 +128,8 @@ class Ensemble:
         T = np.zeros((len(ms), nN), dtype=m0.dtype)
         HAS = np.zeros(len(ms), dtype=np.bool_)
         rc = m0.cfg.record
+        n_hidden = m0.layout.depth - 1
+        apical, mismatch, loss = np.zeros((len(ms), n_hidden)), np.zeros((len(ms), n_hidden)), np.zeros(len(ms))
         while m0.state.segment < len(m0.task):
             segs = [m.task.segment(m.state.segment) for m in ms]
             if len({s.steps for s in segs}) != 1:
@@ -154,7 +156,9 @@ class Ensemble:
                 done += n
                 if progress is not None:
                     progress.update(m0.state.step)
-            for m, s, seg in zip(ms, sinks, segs):
-                m._end_segment(s, seg)
+            pattern_metrics_stacked(self.Y, X, T, HAS, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.WS["zs"],
+                                    apical, mismatch, loss)
+            for i, (m, s, seg) in enumerate(zip(ms, sinks, segs)):
+                m._end_segment(s, seg, (apical[i].copy(), mismatch[i].copy(), loss[i]))
         for m, s in zip(ms, sinks):
             m._finish(s)

@@ -157,14 +157,19 @@ class Simulation:
         derived(self.net.y, z, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip)
         return z
 
-    def metrics(self, seg) -> dict:
+    def metrics(self, seg, computed=None) -> dict:
         """Per-pattern metrics at the current state (end of a pattern): |v_A,k|,
-        |u_P,k+1 - u_I,k|^2 and the output loss |u_P,N - u_trgt|^2 (:func:`~.engine.loop.pattern_metrics`)."""
-        x, tgt, has = self._xt(seg)
-        n = self.layout.depth - 1
-        apical, mismatch = np.zeros(n), np.zeros(n)
-        loss = pattern_metrics(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip,
-                               self.ws["zs"], apical, mismatch)
+        |u_P,k+1 - u_I,k|^2 and the output loss |u_P,N - u_trgt|^2 (:func:`~.engine.loop.pattern_metrics`).
+        ``computed``: (apical, mismatch, loss) already evaluated for this state (an ensemble
+        evaluates all its members in one call, :func:`~.engine.loop.pattern_metrics_stacked`)."""
+        if computed is None:
+            x, tgt, has = self._xt(seg)
+            n = self.layout.depth - 1
+            apical, mismatch = np.zeros(n), np.zeros(n)
+            loss = pattern_metrics(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip,
+                                   self.ws["zs"], apical, mismatch)
+        else:
+            apical, mismatch, loss = computed
         out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "loss": float(loss),
                "pattern": seg.label}
         out.update(self.task.evaluate(self, self.state.segment))
@@ -319,8 +324,8 @@ class Simulation:
         if progress is not None:
             progress.update(st.step)
 
-    def _end_segment(self, sink, seg):
-        sink.metrics(self.t, self.metrics(seg))
+    def _end_segment(self, sink, seg, computed=None):
+        sink.metrics(self.t, self.metrics(seg, computed))
         self.state.segment += 1
         sink.checkpoint(self)
 

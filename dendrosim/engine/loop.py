@@ -186,6 +186,14 @@ def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
     return loss
 
 
+@njit(cache=True)
+def pattern_metrics_stacked(Y, X, T, HAS, lay, lp, fp, ip, Z, APICAL, MISMATCH, LOSS):
+    """:func:`pattern_metrics` of every row m of the stacked member arrays (ensembles): one
+    compiled call per pattern instead of one per member."""
+    for m in range(Y.shape[0]):
+        LOSS[m] = pattern_metrics(Y[m], X[m], T[m], HAS[m], lay, lp, fp, ip, Z[m], APICAL[m], MISMATCH[m])
+
+
 def workspace(layout, dtype, with_rk=True):
     """Scratch arrays for :func:`run_block` (allocated once per run, never per step)."""
     rows = 5 if with_rk else 1
