@@ -188,7 +188,9 @@ def test_elm_leaves_hidden_weights_untouched():
 
 
 def test_wp_estimator_is_unbiased():
-    """The mean of (J(theta+xi) - J(theta)) xi / sigma^2 over many xi is the gradient.
+    """The mean of (J(theta+xi) - J(theta)) xi / sigma^2 over many xi is the gradient
+    (reference: central finite differences of the BP learner's loss), and ``estimate()``
+    leaves every parameter of the network (all weights and biases) bit-identical.
 
     21 parameters, M = 40000 perturbations: the estimator's per-component s.d. is about
     |grad|, so the mean is off by about |grad| sqrt(21 / M) = 0.023 |grad|; tolerance 0.08 |grad|.
@@ -201,6 +203,9 @@ def test_wp_estimator_is_unbiased():
     names = ["up1", "b_up1", "up2", "b_up2"]
     true = _fd_grad(net, lambda: _learner(cfg, net, "bp").loss(X, T), names)
     g_true = np.concatenate([true[n].ravel() for n in names])
+    # an independent copy of every parameter, taken before any estimate() call
+    before = {k: v.copy() for k, v in net.weights().items()}
+    assert set(names) <= set(before)
     for anti in (False, True):
         lrn = _learner(cfg, net, "wp", np.random.default_rng(7), antithetic=anti)
         lrn.rng = np.random.default_rng(8 + anti)
@@ -212,8 +217,73 @@ def test_wp_estimator_is_unbiased():
         est = acc / M
         err = np.linalg.norm(est - g_true) / np.linalg.norm(g_true)
         assert err < 0.08, (anti, err)
-    # weights untouched by estimate()
-    np.testing.assert_array_equal(net.w("up1"), lrn.net.w("up1"))
+        # estimate() restored every parameter exactly (not merely to within rounding)
+        after = net.weights()
+        assert set(after) == set(before)
+        for k, w in before.items():
+            np.testing.assert_array_equal(after[k], w, err_msg=f"{k} changed by estimate() (antithetic={anti})")
+
+
+def _np_feedforward(cfg, W, X):
+    """The attenuated feedforward net written out in NumPy from the research notes (sec. 5.1):
+    u_k = a_k (W_k r_{k-1} + b_k), a_k = g_B / (g_l + g_B + g_A) (g_A = 0 at the output),
+    r_k = phi_k(u_k); returns u_N."""
+    c, nw = cfg.conductances, cfg.network
+    N = len(nw.sizes) - 1
+    r = X
+    for k in range(1, N + 1):
+        a = c.g_B / (c.g_l + c.g_B + (c.g_A if k < N else 0.0))
+        u = a * (r @ W[f"up{k}"].T + W[f"b_up{k}"])
+        tr = nw.transfer[k - 1]
+        if tr == "logistic":
+            r = 1.0 / (1.0 + np.exp(-u))
+        elif tr == "soft_relu":
+            r = nw.gamma * np.log1p(np.exp(nw.beta * (u - nw.theta)))
+        else:
+            assert tr == "linear"
+            r = u
+    return u
+
+
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_wp_step_is_minus_eta_times_the_perturbation_estimate(antithetic):
+    """One WP update (Konishi notes sec. 3.6): xi ~ N(0, sigma^2) on every forward parameter,
+    g_hat = (J(theta + xi) - J(theta)) xi / sigma^2 (antithetic: (J(theta + xi) - J(theta - xi))
+    xi / (2 sigma^2)) and Delta theta = -eta_k g_hat, with J = 1/2 |t - u_N|^2 averaged over the
+    batch. Reference: xi redrawn by hand from the same seed (sigma * standard normal, parameter
+    by parameter in the order up1, b_up1, up2, ...), J from a NumPy forward pass written from the
+    notes, per-layer eta; the top-down and interneuron weights must not move."""
+    rng = np.random.default_rng(21)
+    sig, eta = 1e-2, [0.3, 0.5, 0.7]
+    cfg = _cfg(learner={"wp_sigma": sig, "eta": eta, "reduce": "mean", "antithetic": antithetic})
+    net = _net(cfg, rng)
+    X, T = rng.uniform(0, 1, (3, 5)), rng.uniform(-1, 1, (3, 2))
+    w0 = {k: v.copy() for k, v in net.weights().items()}
+    lrn = _learner(cfg, net, "wp", np.random.default_rng(0), antithetic=antithetic)
+    lrn.rng = np.random.default_rng(123)
+    y = lrn.step(X, T)
+
+    order = ["up1", "b_up1", "up2", "b_up2", "up3", "b_up3"]
+    draw = np.random.default_rng(123)
+    xi = {k: sig * draw.standard_normal(w0[k].shape) for k in order}
+
+    def J(sign):
+        W = {k: w0[k] + sign * xi[k] for k in order}
+        return float(np.mean(0.5 * np.sum((T - _np_feedforward(cfg, W, X)) ** 2, axis=1)))
+
+    if antithetic:
+        coef = (J(+1) - J(-1)) / (2 * sig ** 2)
+    else:
+        coef = (J(+1) - J(0)) / sig ** 2
+    assert abs(coef) > 1e-3                          # the update is not trivially zero
+    np.testing.assert_allclose(y, _np_feedforward(cfg, w0, X), rtol=1e-12, atol=1e-14)
+    after = net.weights()
+    for k in order:
+        layer = int(k[-1])
+        expect = -eta[layer - 1] * coef * xi[k]
+        np.testing.assert_allclose(after[k] - w0[k], expect, rtol=1e-9, atol=1e-15, err_msg=k)
+    for k in set(w0) - set(order):
+        np.testing.assert_array_equal(after[k], w0[k], err_msg=k)
 
 
 def test_dendritic_step_is_eta_duration_G():
@@ -368,7 +438,11 @@ def test_bad_learner_keys_name_the_key(key, value):
 
 
 def test_run_learner_writes_the_engine_layout(tmp_path):
+    """The HDF5 file of :func:`run_learner`: the engine's attributes and layout (DESIGN.md
+    sec. 5), and its metrics, weight snapshots and per-trial scores bit-equal to the in-memory
+    :func:`~dendrosim.learners.runner.run` of the same config (the reference)."""
     import dendrosim
+    from dendrosim.learners import run
     cfg = config.load("models/konishi2023/fa.toml", ["task.n_trials=80", "learner.weights_every=5"])
     out = tmp_path / "fa.h5"
     assert run_learner(cfg, out, quiet=True) == 0
@@ -382,6 +456,20 @@ def test_run_learner_writes_the_engine_layout(tmp_path):
         assert list(f["metrics/t"][:3]) == [0, 8, 16]
         assert f["weights/t"].shape[0] == 3 and f["weights/up1"].shape == (3, 20, 102)
         assert f["trials/correct"].shape == (80,)
+        # the file holds exactly the in-memory run of the same config (runner.run, no file)
+        mem = run(cfg)
+        np.testing.assert_array_equal(f["metrics/t"][:], mem.metrics["t"])
+        for k in ("loss", "correct", "test_mse", "test_correct"):
+            np.testing.assert_array_equal(f[f"metrics/{k}"][:], mem.metrics[k], err_msg=k)
+        np.testing.assert_array_equal(f["weights/t"][:], mem.weights_t)
+        for k in ("up1", "b_up1", "up2", "down1"):
+            np.testing.assert_array_equal(f[f"weights/{k}"][:], np.stack([w[k] for w in mem.weights]), err_msg=k)
+        for k in ("correct", "label", "y", "target", "sq_error"):
+            np.testing.assert_array_equal(f[f"trials/{k}"][:], mem.trials[k], err_msg=k)
+    # ... and that run learned something: the compared arrays are not constant
+    assert not np.array_equal(mem.weights[0]["up1"], mem.weights[-1]["up1"])
+    assert np.isfinite(mem.metrics["loss"]).all() and np.ptp(mem.metrics["loss"]) > 0
+    assert 0 < np.nansum(mem.trials["correct"]) < 80
 
 
 def test_run_learner_bad_config_exit_2(tmp_path):

@@ -66,18 +66,56 @@ def test_trials_are_scored_before_the_update():
 
 
 def test_online_and_the_engine_can_run_the_task():
+    """Online FA_Ex-100 % (batch 1) on 50 trials: the runner's final weights and per-trial
+    scores are bit-equal to a replay by hand (setup(cfg), then lrn.step on trial i alone,
+    scored as sign(y) = target before the update); and the continuous engine runs the same
+    task, its per-pattern ``loss`` metric being |u_P,N - u_trgt|^2 of the state at the end of
+    the pattern (reference: NumPy on the network's output potentials, with the target
+    x1 x2 recomputed from the pattern's own input)."""
+    from threadpoolctl import threadpool_limits
+    from dendrosim.learners import setup
     cfg = konishi.load("fa_ex100", ["task.n_trials=50", "learner.batch_size=1", "learner.eta=0.01"])
     res = run(cfg)
     assert res.metrics["correct"].shape == (50,) and res.status == "completed"
+    _, net, task, lrn = setup(cfg)
+    w0 = {k: v.copy() for k, v in net.weights().items()}
+    correct = np.empty(50)
+    with threadpool_limits(limits=1):              # as runner.run
+        for i in range(50):
+            X, T, _ = task.batch(i, i + 1)
+            y = lrn.step(X, T)
+            correct[i] = float(np.sign(y[0, 0]) == T[0, 0])
+    final = net.weights()
+    assert set(final) == set(res.weights[-1])
+    for k, w in final.items():
+        np.testing.assert_array_equal(res.weights[-1][k], w, err_msg=k)
+    np.testing.assert_array_equal(res.trials["correct"], correct)
+    assert not np.array_equal(w0["up1"], final["up1"])          # the replay did learn
+    assert 0 < correct.sum() < 50
+
     from dendrosim.simulation import MemorySink, Simulation
     d = cfg.to_dict()
     d["simulation"]["integrator"] = "euler"
     d["learner"] = {}
     d["task"] = {"kind": "reward", "n_trials": 2, "duration": 5.0}
     d["record"]["variables"] = ["u_P"]
+    sim = Simulation(config.from_dict(d))
     sink = MemorySink()
-    Simulation(config.from_dict(d)).run(sink)
+    N = sim.net.depth
+
+    def loss_by_hand(i):
+        x = sim.task.segment(i).x
+        target = np.sign(x[0]) * np.sign(x[1])                   # the task's reward x1 x2
+        return float(np.sum((sim.net.u_P(N).astype(np.float64) - target) ** 2))
+
+    sim.run(sink, until_segment=1)
+    first = loss_by_hand(0)
+    sim.run(sink)
+    last = loss_by_hand(1)
     assert sink.final_status == "completed" and len(sink.metrics_list) == 2
+    loss = sink.metric("loss")
+    np.testing.assert_allclose(loss, [first, last], rtol=1e-12, atol=0)
+    assert first > 0 and last > 0 and first != last
 
 
 def test_rule_ordering_over_seeds():
