@@ -10,6 +10,7 @@ from dendrosim.simulation import MemorySink, Simulation
 from dendrosim.transfer import phi_inv_np, phi_np
 
 from .helpers import engine_rhs, make_cfg, random_state
+from .reference_numpy import phi as reference_phi
 from .test_rhs import reference_of
 
 G = dict(g_l=0.1, g_B=1.0, g_A=0.8, g_D=1.0, g_som=0.8)
@@ -94,24 +95,54 @@ def test_4_input_rates_are_not_passed_through_phi():
     np.testing.assert_allclose(z[net.layout.variable_slice("v_B", 1)[1]], net.w("up1") @ x, rtol=1e-14)
 
 
-@pytest.mark.parametrize("name", ["logistic", "soft_relu"])
-def test_5_rate_targets_become_voltage_targets(name):
-    r = np.array([0.1, 0.8]) if name == "logistic" else np.array([0.05, 0.3])
-    u = phi_inv_np(r, name)
-    np.testing.assert_allclose(phi_np(u, name), r, rtol=1e-12)
+@pytest.mark.parametrize("name,tp", [("logistic", {}),
+                                     ("soft_relu", {}),
+                                     ("soft_relu", dict(gamma=0.25, beta=2.0, theta=1.5))])
+def test_5_rate_targets_become_voltage_targets(name, tp):
+    """phi_np equals reference_numpy's phi (paper sec. 3.3/3.4) on a grid of potentials, and
+    phi_inv_np equals the closed-form inverses: logistic log(r/(1-r)); soft rectifier
+    theta + log(exp(r/gamma) - 1)/beta (non-default gamma, beta, theta so each one counts)."""
+    tparams = {**dict(gamma=0.1, beta=1.0, theta=3.0), **tp} if name == "soft_relu" else {}
+    u = np.linspace(-8.0, 8.0, 161)
+    np.testing.assert_allclose(phi_np(u, name, **tp), reference_phi(u, name, tparams), rtol=1e-13)
     if name == "logistic":
-        np.testing.assert_allclose(u, [-2.1972245773, 1.3862943611], rtol=1e-9)
+        r = np.array([0.01, 0.1, 0.3, 0.5, 0.8, 0.99])
+        expected = np.log(r / (1.0 - r))
+    else:
+        g, b, th = tparams["gamma"], tparams["beta"], tparams["theta"]
+        r = np.array([0.005, 0.05, 0.3, 1.0, 2.0]) * g / 0.1
+        expected = th + np.log(np.exp(r / g) - 1.0) / b
+    got = phi_inv_np(r, name, **tp)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # and the reference phi maps the voltage target back onto the rate
+    np.testing.assert_allclose(reference_phi(got, name, tparams), r, rtol=1e-12)
 
 
 def test_5_output_is_nudged_towards_a_voltage():
-    d = {"network": {"sizes": [3, 2], "transfer": "logistic"}, "conductances": {"g_som": 50.0},
+    """The output soma settles at the fixed point of its ODE (notes sec. 1.3/1.8) with u_trgt the
+    given VOLTAGE: u* = (g_B W r_0 + g_som u_trgt)/(g_l + g_B + g_som), to 1e-8 (plasticity off,
+    200 ms = 66 tau_in and ~380 somatic time constants). It is far (> 1e-2) from the
+    un-nudged u = g_B W r_0/(g_l + g_B) and from the value phi(u_trgt) used as a voltage."""
+    g_l, g_B, g_som = 0.1, 1.0, 0.8
+    x, tgt = np.array([0.2, 0.7, 0.4]), np.array([1.4, -2.2])
+    d = {"network": {"sizes": [3, 2], "transfer": "logistic", "tau_in": 3.0},
+         "conductances": {"g_l": g_l, "g_B": g_B, "g_som": g_som},
+         "plasticity": {"eta_up": 0.0, "tau_w": 0.0}, "noise": {"sigma": 0.0},
          "simulation": {"integrator": "expeuler", "dt": 0.2},
-         "task": {"kind": "single_pattern", "n_repeats": 1, "duration": 100.0, "target": [1.4, -2.2]},
+         "task": {"kind": "single_pattern", "n_repeats": 1, "duration": 200.0, "input": list(x),
+                  "target": list(tgt)},
          "record": {"variables": []}}
     sim = Simulation(config.from_dict(d))
+    W = sim.net.w("up1").copy()
     sim.run(MemorySink())
-    # strong nudging pins the voltage near the target voltage, not phi(target)
-    np.testing.assert_allclose(sim.net.u_P(1), [1.4, -2.2], atol=0.1)
+    np.testing.assert_array_equal(sim.net.w("up1"), W)            # plasticity really off
+    vB = W @ x
+    expected = (g_B * vB + g_som * tgt) / (g_l + g_B + g_som)
+    np.testing.assert_allclose(sim.net.u_P(1), expected, rtol=0, atol=1e-8)
+    free = g_B * vB / (g_l + g_B)
+    rate_as_voltage = (g_B * vB + g_som * reference_phi(tgt, "logistic", {})) / (g_l + g_B + g_som)
+    assert np.abs(expected - free).min() > 1e-2
+    assert np.abs(expected - rate_as_voltage).min() > 1e-2
 
 
 def test_8_update_is_synchronous():
