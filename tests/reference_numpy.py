@@ -3,7 +3,7 @@
 This module is *not* part of the simulator.  It is a plain, readable re-statement
 of the noise-free right-hand side of the microcircuit of Sacramento, Costa,
 Bengio & Senn (NeurIPS 2018), paper eqs. 1-10, written directly from the spec
-``shared/research/sacramento2018.md`` (project notes) (sections 1, 2 and 6) without looking
+``docs/research/sacramento2018.md`` (project notes) (sections 1, 2 and 6) without looking
 at the fast numba engine.  Tests call :func:`reference_derivatives` on random
 states and compare its output with the engine's to ~1e-12.
 
