@@ -1,4 +1,4 @@
-"""Command line: ``dendrosim run | info | plot | sweep | sweep-report | bench``.
+"""Command line: ``dendrosim run | info | plot | keys | sweep | sweep-report | bench``.
 
 Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
 layer, the file stays readable), 2 bad config or arguments (the message names
@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("sweep-report", "mean ± SEM over seeds per grid point: table and figure")):
         sp = sub.add_parser(name, help=what, add_help=False, prefix_chars="\0")
         sp.add_argument("args", nargs=argparse.REMAINDER)   # parsed by dendrosim.sweep
+    k = sub.add_parser("keys", help="every config key with its default and meaning")
+    k.add_argument("section", nargs="?", help="one section (network, ..., learner), task, or task.KIND")
     b = sub.add_parser("bench", help="engine speed against a plain NumPy step")
     b.add_argument("--quick", action="store_true", help="small networks only")
     b.add_argument("--json", help="write results to this JSON file")
@@ -73,6 +75,9 @@ def main(argv=None) -> int:
             out = plot_file(args.file, args.what, args.output, layer=args.layer, neurons=args.neurons)
             print(f"wrote {out}")
             return EXIT_OK
+        if args.command == "keys":
+            from .keys import keys_main
+            return keys_main(args.section)
         if args.command == "bench":
             if args.compare:
                 from .bench_compare import compare_main

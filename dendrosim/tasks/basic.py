@@ -47,9 +47,11 @@ class SinglePattern(Task):
         "duration": (100.0, "presentation time, ms"),
         "target_from": (0, "first presentation with the target on"),
         "input": ([], "input rates (empty: drawn U(input_low, input_high))"),
-        "input_low": (0.0, ""), "input_high": (1.0, ""),
+        "input_low": (0.0, "lower bound of the drawn input rates"),
+        "input_high": (1.0, "upper bound of the drawn input rates"),
         "target": ([], "output voltage target (empty: drawn U(target_low, target_high))"),
-        "target_low": (0.0, ""), "target_high": (1.0, ""),
+        "target_low": (0.0, "lower bound of the drawn target voltages"),
+        "target_high": (1.0, "upper bound of the drawn target voltages"),
     }
 
     def __init__(self, options, sizes, dt, rng):
