@@ -331,22 +331,24 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
                             engine_one_thread_steps_per_s=one if small else None))
     from .io.bench_io import bench_recording
     rec = bench_recording(n_patterns=100 if quick else 500)
-    print(f"{'30-50-10 recording u_P,v_A,u_I':<32}{rec['steps_per_s_hdf5']:>16,.0f}{rec['steps_per_s_none']:>16,.0f}"
-          f"{rec['steps_per_s_hdf5'] / rec['steps_per_s_none']:>9.2f}   (HDF5 every 10 steps vs none; "
-          f"overhead {100 * rec['overhead']:.1f} %, {rec['mb_per_sim_s']:.2f} MB per simulated s)", flush=True)
+    ovh = 100 * rec["overhead"]
+    print(f"\n30-50-10 recording u_P, v_A, u_I to HDF5 every 10 steps: {rec['steps_per_s_hdf5']:,.0f} steps/s "
+          f"against {rec['steps_per_s_none']:,.0f} without recording (overhead {ovh:.1f} %"
+          f"{', i.e. within the noise of the host' if ovh < 0 else ''}; {rec['mb_per_sim_s']:.2f} MB per simulated s)",
+          flush=True)
     sep, sep1, tog = ensemble_speedup(n_patterns=5 if quick else 20)
-    print(f"{'64 seeds of 30-20-10, ensemble':<32}{'separate ' + format(sep, '.2f') + ' s':>16}"
-          f"{'together ' + format(tog, '.2f') + ' s':>16}{sep / tog:>9.1f}   (separate runs on one thread "
-          f"each: {sep1:.2f} s, {sep1 / tog:.1f}x)", flush=True)
+    print(f"64 seeds of 30-20-10, {'5' if quick else '20'} patterns each: one ensemble call {tog:.2f} s, 64 separate "
+          f"runs {sep:.2f} s ({sep / tog:.1f}x faster; separate runs on one thread each {sep1:.2f} s, "
+          f"{sep1 / tog:.1f}x)", flush=True)
     if not quick:
         mn = mnist_steady_ratio()
         for method in ("two_sweep", "exact"):
             ratio, ms, bp_ms = mn[method]
-            print(f"{'MNIST steady epoch, ' + method:<32}{ms:>13.2f} ms{bp_ms:>13.2f} ms{ratio:>9.2f}"
-                  "   (per batch of 10: learner, NumPy BP; ratio = time / BP time)", flush=True)
+            print(f"MNIST steady-state epoch, {method}: {ms:.2f} ms per batch of 10 against {bp_ms:.2f} ms for "
+                  f"NumPy BP ({ratio:.2f}x BP's time)", flush=True)
         results.append(dict(workload="MNIST steady-state epoch 784-500-500-10", per_batch_ms=mn))
     start = second_start_seconds()
-    print(f"{'second start, dendrosim run':<32}{start:>15.2f}s  (one step, fresh process, cache warm)")
+    print(f"second start of dendrosim run: {start:.2f} s to the end of a one-step run (fresh process, cache warm)")
     extra = dict(recording=rec, ensemble_separate_s=sep, ensemble_together_s=tog, ensemble_speedup=sep / tog,
                  ensemble_separate_one_thread_s=sep1, ensemble_speedup_one_thread=sep1 / tog,
                  second_start_s=start)
