@@ -146,6 +146,12 @@ def test_layout_attributes_and_scales(tmp_path):
         assert f["traces/t"].attrs["units"] == "ms"
         assert f["weights/t"].attrs["units"] == "ms"
         assert f["metrics/t"].attrs["units"] == "ms"
+        assert a["time_unit"] == "ms"
+        # every dataset outside /checkpoint has units (docs/hdf5_layout.md)
+        no_units = []
+        f.visititems(lambda n, o: no_units.append(n) if isinstance(o, h5py.Dataset)
+                     and not n.startswith("checkpoint/") and "units" not in o.attrs else None)
+        assert no_units == []
         u = f["traces/layer1/u_P"]
         assert u.attrs["units"] == "dimensionless"
         assert u.maxshape == (None, 4) and u.chunks is not None
@@ -158,6 +164,8 @@ def test_layout_attributes_and_scales(tmp_path):
     run_to_file(cfg, tmp_path / "b.h5")
     with h5py.File(tmp_path / "b.h5", "r") as f:
         assert f["traces/layer1/u_P"].compression is None
+    with load(tmp_path / "a.h5") as run:
+        assert run.time_unit == "ms" and repr(run).endswith(" ms>")
 
 
 _MEM_SCRIPT = """

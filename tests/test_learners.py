@@ -472,6 +472,64 @@ def test_run_learner_writes_the_engine_layout(tmp_path):
     assert 0 < np.nansum(mem.trials["correct"]) < 80
 
 
+def test_learner_file_has_the_engine_root_attributes_and_units(tmp_path):
+    """docs/hdf5_layout.md "Discrete learners": a learner file carries every root attribute of
+    an engine file (reference: the key set of a real engine file written here) plus ``learner``,
+    with values that fit (plan in updates and trials, time_unit "trial"); every dataset has a
+    ``units`` attribute, every ``t`` is in trials, and ``Run.time_unit`` says so."""
+    import datetime
+    import dendrosim
+    from dendrosim.io import HDF5Sink, info, load
+    from dendrosim.io.layout import FORMAT, FORMAT_VERSION
+    from dendrosim.simulation import Simulation
+
+    eng = config.from_dict({"network": {"sizes": [3, 2, 1]},
+                            "task": {"kind": "self_predicting", "n_patterns": 2, "duration": 1.0}})
+    sim, sink = Simulation(eng), HDF5Sink(tmp_path / "eng.h5")
+    sim.run(sink)
+    sink.close()
+    cfg = config.load("models/konishi2023/fa.toml", ["task.n_trials=20"])     # 3 updates of <= 8
+    out = tmp_path / "fa.h5"
+    assert run_learner(cfg, out, quiet=True) == 0
+    with h5py.File(tmp_path / "eng.h5", "r") as fe, h5py.File(out, "r") as f:
+        engine_keys = set(fe.attrs)
+        assert fe.attrs["time_unit"] == "ms"
+        a = f.attrs
+        assert set(a) == engine_keys | {"learner"}, set(a) ^ engine_keys
+        assert a["learner"] == "fa" and a["status"] == "completed" and a["time_unit"] == "trial"
+        assert a["format"] == FORMAT and a["format_version"] == FORMAT_VERSION
+        assert a["dendrosim_version"] == dendrosim.__version__ and a["seed"] == 10
+        assert list(a["sizes"]) == [102, 20, 1] and a["dtype"] == "float64"
+        assert a["total_steps"] == 3 and a["n_patterns"] == 20          # updates, trials
+        assert a["dt"] == 0.1 and a["dt_units"] == "ms" and a["t0"] == 0.0 and not a["swmr"]
+        assert "numpy=" in a["versions"] and "h5py=" in a["versions"]
+        datetime.datetime.fromisoformat(a["created"])
+        # every dataset has units; the t datasets count trials
+        units = {}
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                units[name] = obj.attrs.get("units")
+        f.visititems(visit)
+        assert {"trials/y", "trials/target", "trials/label", "metrics/update", "weights/b_up1"} <= set(units)
+        assert all(u is not None for u in units.values()), [n for n, u in units.items() if u is None]
+        assert units["metrics/t"] == units["weights/t"] == "trial"
+        assert units["metrics/update"] == "update" and units["trials/label"] == "index"
+        assert units["metrics/loss"] == units["weights/up1"] == units["trials/y"] == "dimensionless"
+        assert list(f["metrics/t"][:]) == [0, 8, 16] and list(f["weights/t"][:]) == [0, 20]
+        assert "long_name" in f["metrics/test_mse"].attrs and f["metrics/loss"].dims[0][0] == f["metrics/t"]
+    with load(out) as run, load(tmp_path / "eng.h5") as run_e:
+        assert run.time_unit == "trial" and run_e.time_unit == "ms"
+        assert "t=20.0 trial" in repr(run)
+        assert run.metric("loss")[0].tolist() == [0, 8, 16]
+    assert "progress  20 of 20 trials, learner fa" in info(out)
+    # files written before the attribute existed: Run.time_unit falls back to /metrics/t's units
+    with h5py.File(out, "r+") as f:
+        del f.attrs["time_unit"]
+    with load(out) as run:
+        assert run.time_unit == "trial"
+
+
 def test_run_learner_bad_config_exit_2(tmp_path):
     cfg = config.load("models/konishi2023/fa.toml", ["learner.eta=-1.0"])
     assert run_learner(cfg, tmp_path / "x.h5", quiet=True) == 2

@@ -53,6 +53,50 @@ def _pow2_rows(target_bytes, row_bytes, lo, hi):
     return int(min(max(rows, lo), hi))
 
 
+def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n_patterns: int,
+                     swmr: bool, time_unit: str = "ms") -> None:
+    """Write the root attributes every dendrosim file has (docs/hdf5_layout.md), status ``running``.
+
+    Shared by :class:`HDF5Sink` and the discrete learners' writer
+    (:mod:`dendrosim.learners.h5out`).
+
+    dt : integration time step, ms.
+    dtype : dtype of the state and weights (``float64``/``float32``).
+    total_steps, n_patterns : planned length of the run: integration steps and patterns
+        (learners: updates and trials).
+    time_unit : what every ``t`` dataset counts: ``"ms"`` (simulated time, the engine) or
+        ``"trial"`` (trials presented, the learners); also the ``units`` of those datasets.
+    """
+    import dendrosim
+
+    versions = {"numpy": np.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}
+    try:
+        import numba
+        versions["numba"] = numba.__version__
+    except ImportError:     # pragma: no cover
+        pass
+    f.attrs.update({
+        "dendrosim_version": getattr(dendrosim, "__version__", "unknown"),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_toml(),
+        "seed": int(cfg.init.seed),
+        "dt": float(dt),
+        "dt_units": "ms",
+        "t0": 0.0,
+        "time_unit": time_unit,
+        "sizes": np.asarray(cfg.network.sizes, dtype=np.int64),
+        "dtype": np.dtype(dtype).name,
+        "total_steps": int(total_steps),
+        "n_patterns": int(n_patterns),
+        "status": "running",
+        "message": "",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "swmr": bool(swmr),
+        "versions": " ".join(f"{k}={v}" for k, v in versions.items()),
+    })
+
+
 class HDF5Sink:
     """Stream a :class:`~dendrosim.simulation.Simulation` to one HDF5 file.
 
@@ -104,37 +148,13 @@ class HDF5Sink:
 
     def begin(self, sim) -> None:
         """Create the file, every dataset and the root attributes (status ``running``)."""
-        import dendrosim
-
         cfg = sim.cfg
         self.dtype = np.dtype(sim.dtype)
         libver = "latest" if self.swmr else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = self._f = h5py.File(self.path, "w", libver=libver, **_WRITER_CACHE)
-        a = f.attrs
-        a["dendrosim_version"] = getattr(dendrosim, "__version__", "unknown")
-        a["format"] = FORMAT
-        a["format_version"] = FORMAT_VERSION
-        a["config"] = cfg.to_toml()
-        a["seed"] = int(cfg.init.seed)
-        a["dt"] = float(sim.dt)
-        a["dt_units"] = "ms"
-        a["t0"] = 0.0
-        a["sizes"] = np.asarray(cfg.network.sizes, dtype=np.int64)
-        a["dtype"] = self.dtype.name
-        a["total_steps"] = int(sim.total_steps)
-        a["n_patterns"] = int(len(sim.task))
-        a["status"] = "running"
-        a["message"] = ""
-        a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        a["swmr"] = self.swmr
-        versions = {"numpy": np.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}
-        try:
-            import numba
-            versions["numba"] = numba.__version__
-        except ImportError:     # pragma: no cover
-            pass
-        a["versions"] = " ".join(f"{k}={v}" for k, v in versions.items())
+        write_root_attrs(f, cfg, dt=sim.dt, dtype=self.dtype, total_steps=sim.total_steps,
+                         n_patterns=len(sim.task), swmr=self.swmr, time_unit="ms")
         self._create_traces(sim)
         self._create_weights(sim)
         self._create_metrics(sim)

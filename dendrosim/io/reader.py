@@ -72,6 +72,8 @@ class Run:
     Attributes
     ----------
     attrs : dict of root attributes; ``status``, ``message``: run state.
+    time_unit : what every ``t`` counts: ``"ms"`` (continuous engine) or ``"trial"``
+        (discrete learners: trials presented), for axis labels.
     config : :class:`ConfigText` (dict parsed from the stored TOML; ``.text``).
     traces, weights, metrics : lazy mappings ``name -> h5py.Dataset`` (time first),
         e.g. ``run.traces["layer1/v_A"]``; use :meth:`trace`, :meth:`weight`,
@@ -102,7 +104,7 @@ class Run:
         self.close()
 
     def __repr__(self):
-        return f"<Run {self.path} status={self.status!r} t={self.duration:.1f} ms>"
+        return f"<Run {self.path} status={self.status!r} t={self.duration:.1f} {self.time_unit}>"
 
     # -- metadata -------------------------------------------------------------------
     @property
@@ -130,6 +132,25 @@ class Run:
         """The configuration as a validated :class:`dendrosim.config.Config`."""
         from ..config import from_dict
         return from_dict(dict(self.config))
+
+    @property
+    def time_unit(self) -> str:
+        """Unit of every ``t`` in the file: ``"ms"`` (simulated time) or ``"trial"`` (learners).
+
+        From the root attribute ``time_unit``; files written before it existed fall back
+        to the ``units`` of ``/metrics/t`` (learner files said ``"trial"`` there), else ms.
+        """
+        f = self._f
+        if "time_unit" in f.attrs:
+            return text_attr(f.attrs["time_unit"])
+        if "metrics/t" in f:
+            return text_attr(f["metrics/t"].attrs.get("units", "ms"))
+        return "ms"
+
+    @property
+    def is_learner(self) -> bool:
+        """True for a discrete learner's file (root attribute ``learner``)."""
+        return "learner" in self._f.attrs
 
     @property
     def dt(self) -> float:
@@ -187,7 +208,8 @@ class Run:
         return self._pair("weights", name)
 
     def metric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(t, values)`` of per-pattern metric ``name``; t is the end of each pattern."""
+        """``(t, values)`` of metric ``name``: one row per pattern, t its end (ms), or for
+        a learner one row per update, t the trials presented before it (:attr:`time_unit`)."""
         return self._pair("metrics", name)
 
     @property
@@ -197,7 +219,7 @@ class Run:
 
     @property
     def duration(self) -> float:
-        """Simulated time covered by the file so far (ms)."""
+        """Time covered by the file so far, in :attr:`time_unit` (ms, or trials for a learner)."""
         last = 0.0
         for g in ("traces", "weights", "metrics"):
             p = f"{g}/t"
@@ -216,7 +238,7 @@ class Run:
                 "step": int(snap["step"]), "lengths": lengths}
 
     def pattern_ends(self) -> np.ndarray:
-        """End times of the patterns (ms), from ``/metrics/t``."""
+        """``/metrics/t``: end times of the patterns (ms); for a learner, trials before each update."""
         return self._f["metrics/t"][()] if "metrics/t" in self._f else np.zeros(0)
 
 
@@ -253,11 +275,12 @@ def info(path) -> str:
         n_done = run.pattern_ends().shape[0]
         pats = f", {n_done} of {int(a['n_patterns'])} patterns" if "n_patterns" in a else ""
         f = run.file
-        t_units = text_attr(f["metrics/t"].attrs.get("units", "ms")) if "metrics/t" in f else "ms"
+        t_units = run.time_unit
         if t_units == "ms":
             lines.append(f"simulated {done:.1f} ms{frac}{pats}")
-        else:      # discrete learners count trials
-            lines.append(f"progress  {done:.0f} {t_units}s")
+        else:      # discrete learners count trials; total_steps = updates, n_patterns = trials
+            plan = f" of {int(a['n_patterns'])}" if int(a.get("n_patterns", -1)) >= 0 else ""
+            lines.append(f"progress  {done:.0f}{plan} {t_units}s, learner {a.get('learner', '?')}")
         ck = run.checkpoint()
         if ck:
             lines.append(f"checkpoint t = {ck['t']:.1f} ms (pattern {ck['segment']}, step {ck['step']})")

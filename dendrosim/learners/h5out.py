@@ -1,18 +1,20 @@
-"""A small HDF5 writer for learner runs, with the continuous engine's file layout.
+"""HDF5 writer for learner runs: the continuous engine's layout, counted in trials.
 
-Stand-in until :mod:`dendrosim.io` (HDF5Sink) is finished; the layout is the
-contract of DESIGN.md sec. 5:
+The layout is documented in ``docs/hdf5_layout.md`` ("Discrete learners"):
 
-- root attributes ``dendrosim_version``, ``config`` (resolved TOML), ``seed``,
-  ``dt``, ``status`` (running, completed, diverged, interrupted), ``message``,
-  and ``learner`` (the rule);
-- ``/metrics/t`` (attribute ``units = "trial"``: trials presented before the
-  update) and one dataset per scalar metric (``loss``, ``correct``, ``test_mse``, ...);
-- ``/weights/t`` (``units = "trial"``) and ``/weights/{group}{k}`` snapshots
-  (time, post, pre); the first snapshot is the initial state;
+- the engine's root attributes (:func:`dendrosim.io.hdf5.write_root_attrs`) with
+  ``time_unit = "trial"``, ``total_steps`` = planned updates, ``n_patterns`` =
+  planned trials, plus ``learner`` (the rule);
+- ``/weights/t`` (``units = "trial"``: trials presented before the snapshot) and
+  ``/weights/{group}{k}`` snapshots (time, post, pre); the first is the initial state;
+- ``/metrics/t`` (``units = "trial"``: trials presented before the update) and one
+  dataset per update for each metric of :data:`METRICS`;
 - ``/trials/{y, target, correct, label, sq_error}``: one row per trial (sample),
   scored before the update on it; ``[learner] trials = "scores"`` keeps only
   ``correct``, ``label`` and ``sq_error`` (long runs: 8x less memory and disk).
+
+Every dataset has ``units`` and ``long_name`` attributes. The file is not written in
+SWMR mode (``swmr = False``): metrics and trials are written whole at the end.
 """
 
 from __future__ import annotations
@@ -20,30 +22,73 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from .. import __version__
+from ..io.hdf5 import write_root_attrs
+
+TIME_UNIT = "trial"
+
+# name: (units, long_name); "dimensionless" as in the engine's files
+METRICS = {
+    "update": ("update", "index of the update (number of updates before it)"),
+    "loss": ("dimensionless", "mean over the update's trials of sum over outputs of (target - y)^2, "
+                              "y the output before the update (NaN: no target)"),
+    "correct": ("dimensionless", "fraction of the update's trials answered correctly before the update "
+                                 "(NaN: no score)"),
+    "correct_new": ("dimensionless", "as correct, over the trials of new patterns only "
+                                     "(tasks with is_new, e.g. reward; NaN otherwise)"),
+    "test_mse": ("dimensionless", "mean over the test set of sum over outputs of (target - y)^2 after "
+                                  "the update (NaN: not evaluated at this update or no test set)"),
+    "test_correct": ("dimensionless", "fraction of the test set answered correctly after the update "
+                                      "(NaN: not evaluated at this update or no test set)"),
+}
+TRIALS = {
+    "y": ("dimensionless", "output u_N before the update on the trial"),
+    "target": ("dimensionless", "output target of the trial (NaN: none)"),
+    "correct": ("dimensionless", "1 if the output before the update was correct, 0 if not (NaN: no score)"),
+    "label": ("index", "class label or pattern id of the trial (-1: none)"),
+    "sq_error": ("dimensionless", "sum over outputs of (target - y)^2 before the update (NaN: no target)"),
+}
+
+
+def _describe(d, units, long_name=None):
+    d.attrs["units"] = units
+    if long_name:
+        d.attrs["long_name"] = long_name
+    return d
 
 
 class H5Writer:
+    """Write one learner run to ``path``: :meth:`plan` once the task is built, :meth:`weights`
+    per snapshot, then :meth:`metrics`, :meth:`trials`, :meth:`status` and :meth:`close`."""
+
     def __init__(self, path, cfg, rule):
         self.f = h5py.File(path, "w")
-        a = self.f.attrs
-        a["dendrosim_version"] = __version__
-        a["config"] = cfg.to_toml()
-        a["seed"] = cfg.init.seed
-        a["dt"] = cfg.simulation.dt
-        a["learner"] = rule
-        a["status"] = "running"
-        a["message"] = ""
+        # total_steps / n_patterns are -1 until plan() (they need the built task)
+        write_root_attrs(self.f, cfg, dt=cfg.simulation.dt, dtype=cfg.simulation.dtype, total_steps=-1,
+                         n_patterns=-1, swmr=False, time_unit=TIME_UNIT)
+        self.f.attrs["learner"] = rule
         self.wg = self.f.create_group("weights")
+        self.wg.attrs["t_convention"] = "t is the number of trials presented before the snapshot"
+        self.f.flush()
+
+    def plan(self, n_updates: int, n_trials: int):
+        """Planned length of the run: ``total_steps`` (updates) and ``n_patterns`` (trials)."""
+        self.f.attrs["total_steps"] = int(n_updates)
+        self.f.attrs["n_patterns"] = int(n_trials)
         self.f.flush()
 
     def weights(self, t, w: dict):
+        """Append one snapshot of every weight array; ``t`` = trials presented so far."""
         g = self.wg
         if "t" not in g:
-            g.create_dataset("t", shape=(0,), maxshape=(None,), dtype="f8").attrs["units"] = "trial"
+            ts = _describe(g.create_dataset("t", shape=(0,), maxshape=(None,), dtype="f8"),
+                           TIME_UNIT, "trials presented before the weight snapshot")
+            ts.make_scale("time")
             for name, arr in w.items():
-                g.create_dataset(name, shape=(0, *arr.shape), maxshape=(None, *arr.shape),
-                                 dtype=arr.dtype, chunks=(1, *arr.shape))
+                d = _describe(g.create_dataset(name, shape=(0, *arr.shape), maxshape=(None, *arr.shape),
+                                               dtype=arr.dtype, chunks=(1, *arr.shape)),
+                              "dimensionless", "weights (post, pre)" if arr.ndim == 2 else "thresholds (post)")
+                d.dims[0].attach_scale(ts)
+                d.dims[0].label = "time"
         n = g["t"].shape[0]
         g["t"].resize((n + 1,))
         g["t"][n] = t
@@ -54,16 +99,24 @@ class H5Writer:
         self.f.flush()
 
     def metrics(self, t, m: dict):
+        """One row per update: ``t`` (trials presented before it) and the metrics of :data:`METRICS`."""
         g = self.f.require_group("metrics")
-        g.create_dataset("t", data=np.asarray(t, dtype="f8")).attrs["units"] = "trial"
+        g.attrs["t_convention"] = "t is the number of trials presented before the update"
+        ts = _describe(g.create_dataset("t", data=np.asarray(t, dtype="f8")), TIME_UNIT,
+                       "trials presented before the update")
+        ts.make_scale("time")
         for name, v in m.items():
-            g.create_dataset(name, data=np.asarray(v))
+            d = _describe(g.create_dataset(name, data=np.asarray(v)), *METRICS.get(name, ("dimensionless",)))
+            d.dims[0].attach_scale(ts)
+            d.dims[0].label = "time"
         self.f.flush()
 
     def trials(self, d: dict):
+        """One row per trial (sample) of the task, in presentation order."""
         g = self.f.require_group("trials")
+        g.attrs["description"] = "row i is trial i, scored on the output before the update it is part of"
         for name, v in d.items():
-            g.create_dataset(name, data=np.asarray(v))
+            _describe(g.create_dataset(name, data=np.asarray(v)), *TRIALS.get(name, ("dimensionless",)))
         self.f.flush()
 
     def status(self, status, message=""):

@@ -2,7 +2,8 @@
 
 :func:`run` keeps everything in memory and returns a :class:`Result` (used by the
 reproduction scripts, which run thousands of short runs); :func:`run_learner` is
-the CLI entry point that writes the HDF5 layout of :mod:`.h5out`.
+the CLI entry point that writes the HDF5 layout of :mod:`.h5out` (the engine's
+layout plus ``/trials``; ``t`` counts trials, not ms).
 
 Seeds: ``SeedSequence([init] seed).spawn(4)`` gives the same first three
 children as the continuous engine (weights, data, noise), so a learner run
@@ -38,7 +39,7 @@ class LearnerDiverged(RuntimeError):
 class Result:
     rule: str
     batch_size: int
-    metrics: dict                      # per update, incl. "t" (trials before the update)
+    metrics: dict                      # per update, incl. "t" (trials before the update), see h5out.METRICS
     trials: dict                       # per trial: y, target, correct, label
     weights_t: list = field(default_factory=list)
     weights: list = field(default_factory=list)
@@ -92,8 +93,12 @@ def _correct(task, y, T):
     return np.full(y.shape[0], np.nan)
 
 
-def run(cfg, net=None, progress=None, on_weights=None) -> Result:
+def run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result:
     """Run the configured learner over the whole task, in memory.
+
+    Callbacks: ``on_start(n_updates, n_trials)`` once the task is built,
+    ``on_weights(t, weights)`` per snapshot (t: trials presented so far),
+    ``progress(updates_done, n_updates)``.
 
     BLAS runs single-threaded here: the mini-batch products are small, and
     OpenBLAS threads made a steady-state MNIST batch up to 7x slower (measured:
@@ -101,14 +106,16 @@ def run(cfg, net=None, progress=None, on_weights=None) -> Result:
     Parallelism comes from running seeds side by side instead.
     """
     with threadpool_limits(limits=1):
-        return _run(cfg, net, progress, on_weights)
+        return _run(cfg, net, progress, on_weights, on_start)
 
 
-def _run(cfg, net=None, progress=None, on_weights=None) -> Result:
+def _run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result:
     t0 = time.perf_counter()
     opts, net, task, learner = setup(cfg, net)
     bs, n = opts["batch_size"], len(task)
     n_upd = -(-n // bs)
+    if on_start is not None:
+        on_start(n_upd, n)
     n_out = net.sizes[-1]
     has_test = hasattr(task, "test_batch") and getattr(task, "test_size", 0) > 0
     M = {k: np.full(n_upd, np.nan) for k in ("loss", "correct", "correct_new", "test_mse", "test_correct")}
@@ -211,7 +218,7 @@ def run_learner(cfg, out_path, quiet=False) -> int:
         if not quiet:
             print(f"dendrosim: {rule} learner, writing {out_path}", file=sys.stderr)
         try:
-            res = run(cfg, progress=progress, on_weights=w.weights)
+            res = run(cfg, progress=progress, on_weights=w.weights, on_start=w.plan)
         except ConfigError as e:
             w.status("failed", str(e))
             print(f"\ndendrosim: config error: {e}", file=sys.stderr)
