@@ -10,6 +10,7 @@ error and the time in its message (the last checkpoint can be resumed).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,8 +86,12 @@ def main(argv=None) -> int:
             from .bench import main as bench_main
             return bench_main(quick=args.quick, json_path=args.json)
     except config_mod.ConfigError as e:
-        print(f"dendrosim: config error: {e}", file=sys.stderr)
+        what = "cannot plot" if args.command == "plot" else "config error"
+        print(f"dendrosim: {what}: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:          # output piped into `head` and cut short: not an error
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
     except (FileNotFoundError, OSError) as e:
         print(f"dendrosim: {e}", file=sys.stderr)
         return EXIT_CONFIG
@@ -229,8 +234,9 @@ class _MetricsEcho:
                   f"{'mismatch per hidden layer':<28}  loss")
             self.header = True
         fmt = lambda a: " ".join(f"{v:.3e}" for v in a) or "-"
+        loss = f"{m['loss']:.3e}" if np.isfinite(m["loss"]) else "- (no target)"
         line = (f"{t:10.1f}  {self.count - 1:7d}  {fmt(m['apical_norm']):<28}  "
-                f"{fmt(m['interneuron_mismatch']):<28}  {m['loss']:.3e}")
+                f"{fmt(m['interneuron_mismatch']):<28}  {loss}")
         if self.progress is not None:
             line = "\r" + line + " " * 20
         print(line, flush=True)

@@ -214,6 +214,18 @@ def test_info_cli_on_finished_file(long_cfg):
     assert "completed" in r.stdout and f"{N_LONG * 20.0:.1f} ms" in r.stdout
 
 
+def test_info_piped_into_a_reader_that_stops_early_is_not_an_error(long_cfg):
+    """`dendrosim info F | head -1`: the closed pipe ends the command quietly (exit 0, nothing
+    on stderr), not with a "Broken pipe" error message."""
+    _, ref = long_cfg
+    p = subprocess.Popen([sys.executable, "-m", "dendrosim.cli", "info", str(ref)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()                  # the reader goes away after one line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 0 and "Broken pipe" not in err and "Errno" not in err, err
+
+
 def test_an_unexpected_error_is_recorded_in_the_file_and_the_run_resumes(tmp_path, monkeypatch):
     """Any exception inside a run (here from the per-pattern metrics) leaves status ``failed``
     with the error and time in the file's message; the checkpoint then resumes to the end."""
@@ -224,11 +236,11 @@ def test_an_unexpected_error_is_recorded_in_the_file_and_the_run_resumes(tmp_pat
     out = tmp_path / "c.h5"
     real, calls = Simulation.metrics, []
 
-    def failing(self, seg):
+    def failing(self, seg, computed=None):
         calls.append(seg)
         if len(calls) == 3:
             raise RuntimeError("no fixed point for the test set")
-        return real(self, seg)
+        return real(self, seg, computed)
 
     monkeypatch.setattr(Simulation, "metrics", failing)
     with pytest.raises(RuntimeError, match="no fixed point"):
