@@ -17,6 +17,23 @@ from dendrosim.simulation import MemorySink, Simulation
 ALL_VARIABLES = ["u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target"]
 
 
+def test_trace_window_is_the_slice_of_the_whole_trace(tmp_path):
+    """trace(name, window=(t0, t1)) returns exactly the samples with t0 <= t <= t1 of the whole
+    trace, ends included, with and without a neuron subset; an empty window gives no rows."""
+    run_to_file(small_cfg(), tmp_path / "w.h5")
+    with load(tmp_path / "w.h5") as run:
+        t, v = run.trace("layer1/v_A")
+        t0, t1 = t[4], t[11]                              # sample times: both ends are in
+        tw, vw = run.trace("layer1/v_A", window=(t0, t1))
+        keep = (t >= t0) & (t <= t1)
+        assert keep.sum() == 8
+        np.testing.assert_array_equal(tw, t[keep])
+        np.testing.assert_array_equal(vw, v[keep])
+        _, vs = run.trace("layer1/v_A", neurons=[1, 3], window=(t0 + 1e-9, t1))
+        np.testing.assert_array_equal(vs, v[(t > t0) & (t <= t1)][:, [1, 3]])
+        assert run.trace("layer1/v_A", window=(t[-1] + 1.0, t[-1] + 2.0))[1].shape[0] == 0
+
+
 def small_cfg(n=5, duration=10.0, every=3, mode="sample", variables=ALL_VARIABLES, neurons=(),
               sigma=0.1, weights_every=40, task="single_pattern", **extra):
     task_d = ({"kind": "single_pattern", "n_repeats": n, "duration": duration, "target_from": 2}

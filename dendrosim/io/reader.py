@@ -165,25 +165,31 @@ class Run:
         return len(self.sizes) - 1
 
     # -- data -----------------------------------------------------------------------
-    def _pair(self, group, name, index=None):
+    def _pair(self, group, name, index=None, window=None):
         f = self._f
         t = f[f"{group}/t"]
         d = _Group(self, group, ("t",))[name]
         n = min(t.shape[0], d.shape[0])
         tv = t[:n]
+        lo, hi = 0, n
+        if window is not None:         # only the rows inside [t0, t1] are read from the file
+            lo, hi = np.searchsorted(tv, window[0], "left"), np.searchsorted(tv, window[1], "right")
+            tv = tv[lo:hi]
         if index is None:
-            return tv, d[:n]
-        return tv, d[:n, index]
+            return tv, d[lo:hi]
+        return tv, d[lo:hi, index]
 
-    def trace(self, name: str, neurons=None) -> tuple[np.ndarray, np.ndarray]:
+    def trace(self, name: str, neurons=None, window=None) -> tuple[np.ndarray, np.ndarray]:
         """``(t, values)`` of trace ``"layer{k}/{variable}"``: t (ms) and values (time, neurons).
 
         ``neurons``: neuron indices of the network (not columns); default all recorded.
+        ``window``: (t0, t1) in ms, only the samples with t0 <= t <= t1 (read from the file
+        alone: a window of a long run costs its own size, not the run's).
         """
         if neurons is None:
-            return self._pair("traces", name)
+            return self._pair("traces", name, window=window)
         cols = self.columns(name, neurons)
-        t, v = self._pair("traces", name)
+        t, v = self._pair("traces", name, window=window)
         return t, v[:, cols]
 
     def neurons(self, name: str) -> np.ndarray:
