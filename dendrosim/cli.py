@@ -39,8 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("file")
     pl.add_argument("--what", default="apical",
                     choices=["apical", "soma", "mismatch", "loss", "weights"])
-    pl.add_argument("--layer", type=int, default=None, help="layer to plot (default: first hidden)")
+    pl.add_argument("--layer", type=int, default=None,
+                    help="layer to plot (default: the first hidden layer for apical, the output for soma)")
     pl.add_argument("--neurons", default="0:5", help="neuron indices, e.g. 0:5 or 0,3,7")
+    pl.add_argument("--time", default=None, metavar="T0:T1",
+                    help="apical and soma: only this time window, ms (e.g. 0:200 or 9800:), default all")
     pl.add_argument("-o", "--output", help="PNG path (default: <file>_<what>.png)")
     for name, what in (("sweep", "grid x seeds, one run per point, on Dask (docs/sweeps.md)"),
                        ("sweep-report", "mean ± SEM over seeds per grid point: table and figure")):
@@ -73,7 +76,8 @@ def main(argv=None) -> int:
             return EXIT_OK
         if args.command == "plot":
             from .plot import plot_file
-            out = plot_file(args.file, args.what, args.output, layer=args.layer, neurons=args.neurons)
+            out = plot_file(args.file, args.what, args.output, layer=args.layer, neurons=args.neurons,
+                            window=args.time)
             print(f"wrote {out}")
             return EXIT_OK
         if args.command == "keys":

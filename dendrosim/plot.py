@@ -69,16 +69,34 @@ def parse_neurons(spec) -> np.ndarray | None:
         raise ConfigError("plot.neurons", f"cannot read {spec!r}; use e.g. 0:5 or 0,3,7") from None
 
 
+def parse_window(spec) -> tuple[float, float] | None:
+    """``"0:200"`` -> (0, 200), ``"9800:"`` -> (9800, inf), ``":200"`` -> (-inf, 200), None -> None
+    (times in the file's unit, ms for the engine)."""
+    if spec is None or isinstance(spec, tuple):
+        return spec
+    try:
+        lo, hi = str(spec).split(":")
+        window = (float(lo) if lo.strip() else -np.inf, float(hi) if hi.strip() else np.inf)
+    except ValueError:
+        raise ConfigError("plot.time", f"cannot read {spec!r}; use T0:T1 in ms, e.g. 0:200 or 9800:") from None
+    if not window[0] < window[1]:
+        raise ConfigError("plot.time", f"the window {spec!r} is empty (T0 must be below T1)")
+    return window
+
+
 def _need(run: Run, name: str, group="traces"):
     if name not in getattr(run, group):
         hint = ("add the variable to [record] variables" if group == "traces"
                 else "this file has no such per-pattern metric")
+        if group == "traces" and run.is_learner:
+            hint = "a discrete learner's file has no traces; plot loss or weights"
         raise ConfigError("record.variables" if group == "traces" else "plot.what",
                           f"{group}/{name} is not in {run.path}; {hint}")
 
 
-def _select(run: Run, name: str, neurons):
-    """(t, values, ids) of the recorded neurons of trace ``name`` that are in ``neurons``."""
+def _select(run: Run, name: str, neurons, window=None):
+    """(t, values, ids) of the recorded neurons of trace ``name`` that are in ``neurons``,
+    inside ``window`` (t0, t1) if given."""
     _need(run, name)
     ids = run.neurons(name)
     want = parse_neurons(neurons)
@@ -86,7 +104,10 @@ def _select(run: Run, name: str, neurons):
     if cols.size == 0:
         raise ConfigError("plot.neurons", f"none of {neurons!r} was recorded in {name} "
                           f"(recorded: {ids.tolist()})")
-    t, v = run.trace(name)
+    t, v = run.trace(name, window=window)
+    if window is not None and t.size == 0:
+        raise ConfigError("plot.time", f"no samples of {name} between {window[0]:g} and {window[1]:g} ms "
+                          f"(the file covers 0 to {run.duration:g} ms)")
     return t, v[:, cols], ids[cols]
 
 
@@ -109,15 +130,16 @@ def _default_hidden(run: Run, layer):
     return layer
 
 
-def plot_apical(run, ax=None, layer=None, neurons="0:5", patterns=True) -> Figure:
+def plot_apical(run, ax=None, layer=None, neurons="0:5", patterns=True, window=None) -> Figure:
     """Apical potentials v_A of ``neurons`` in hidden ``layer`` (default 1) over time.
 
-    Dotted vertical lines mark the pattern ends (``/metrics/t``).
+    Dotted vertical lines mark the pattern ends (``/metrics/t``). ``window``: (t0, t1) in ms
+    or "T0:T1", only that part of the run.
     """
     run = _run(run)
     layer = _default_hidden(run, layer)
     fig, ax = _axes(ax)
-    t, v, ids = _select(run, f"layer{layer}/v_A", neurons)
+    t, v, ids = _select(run, f"layer{layer}/v_A", neurons, parse_window(window))
     for j, i in enumerate(ids):
         ax.plot(t, v[:, j], lw=0.9, label=f"neuron {i}", gid=f"v_A/{i}")
     if patterns:
@@ -131,17 +153,19 @@ def plot_apical(run, ax=None, layer=None, neurons="0:5", patterns=True) -> Figur
     return fig
 
 
-def plot_soma(run, ax=None, layer=None, neurons="0:5", patterns=True) -> Figure:
-    """Somatic potentials u_P of output neurons (solid) and their targets (dashed)."""
+def plot_soma(run, ax=None, layer=None, neurons="0:5", patterns=True, window=None) -> Figure:
+    """Somatic potentials u_P of output neurons (solid) and their targets (dashed); ``window``
+    as in :func:`plot_apical`."""
     run = _run(run)
     N = run.depth
     layer = N if layer is None else layer
+    window = parse_window(window)
     fig, ax = _axes(ax)
-    t, v, ids = _select(run, f"layer{layer}/u_P", neurons)
+    t, v, ids = _select(run, f"layer{layer}/u_P", neurons, window)
     tgt_name = f"layer{layer}/target"
     target = None
     if layer == N and tgt_name in run.traces:
-        tt, tv = run.trace(tgt_name)
+        tt, tv = run.trace(tgt_name, window=window)
         target = (tt, tv, run.neurons(tgt_name))
     for j, i in enumerate(ids):
         (line,) = ax.plot(t, v[:, j], lw=0.9, label=f"neuron {i}", gid=f"u_P/{i}")
@@ -201,10 +225,10 @@ def plot_loss(run, ax=None) -> Figure:
     if not np.any(np.isfinite(loss)):
         ax.text(0.5, 0.5, "no target in this run (loss is NaN)", transform=ax.transAxes,
                 ha="center", va="center")
-    units = text_attr(run.file["metrics/t"].attrs.get("units", "ms"))
-    ax.set_xlabel("time (ms, end of pattern)" if units == "ms" else f"{units}s")
+    units = run.time_unit
+    ax.set_xlabel("time (ms, end of pattern)" if units == "ms" else f"{units}s presented")
     ax.set_ylabel("loss $\\|u_P - u^{tgt}\\|^2$ (dimensionless)")
-    ax.set_title("output loss per pattern")
+    ax.set_title("output loss per pattern" if units == "ms" else "output loss per update (mean over its batch)")
     return fig
 
 
@@ -226,6 +250,9 @@ def plot_weights(run, axes=None) -> Figure:
     """Frobenius norm of every weight array per snapshot, and the up/down alignment angles."""
     run = _run(run)
     names = [n for n in run.weights if not n.startswith("b_")]
+    if run.is_learner and text_attr(run.file.attrs["learner"]) != "dendritic":
+        names = [n for n in names if not n.startswith(("IP", "PI"))]    # no interneurons in these rules
+    xlabel = "time (ms)" if run.time_unit == "ms" else f"{run.time_unit}s presented"
     if not names:
         raise ConfigError("plot.what", f"{run.path} has no weight snapshots")
     pairs = [k for k in range(1, run.depth) if f"up{k + 1}" in names and f"down{k}" in names]
@@ -236,13 +263,17 @@ def plot_weights(run, axes=None) -> Figure:
         axs = np.atleast_1d(axes)
         fig = axs[0].figure
     ax = axs[0]
+    n_snap = run.file["weights/t"].shape[0]
+    style = ".-" if n_snap > 2 else "o:"        # two snapshots joined by a line would look like a trend
+    where = "[learner]" if run.is_learner else "[record]"
+    note = "" if n_snap > 2 else f" (first and last snapshot only: {where} weights_every for more)"
     for n in names:
         t, W = run.weight(n)
-        ax.plot(t, np.sqrt(np.sum(W.reshape(W.shape[0], -1) ** 2, axis=1)), ".-", ms=3, lw=1.0,
+        ax.plot(t, np.sqrt(np.sum(W.reshape(W.shape[0], -1) ** 2, axis=1)), style, ms=3, lw=1.0,
                 label=n, gid=f"norm/{n}")
-    ax.set_xlabel("time (ms)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Frobenius norm (dimensionless)")
-    ax.set_title("weight norms")
+    ax.set_title("weight norms" + note, fontsize="medium" if note else None)
     ax.legend(fontsize="small", ncol=min(len(names), 4))
     if pairs and len(axs) > 1:
         ax = axs[1]
@@ -250,20 +281,21 @@ def plot_weights(run, axes=None) -> Figure:
             t, up = run.weight(f"up{k + 1}")
             t2, down = run.weight(f"down{k}")
             n = min(len(t), len(t2))
-            ax.plot(t[:n], alignment_angle(up[:n], down[:n]), ".-", ms=3, lw=1.0,
+            ax.plot(t[:n], alignment_angle(up[:n], down[:n]), style, ms=3, lw=1.0,
                     label=f"up{k + 1} vs down{k}$^T$", gid=f"angle/{k}")
         ax.axhline(90.0, color="0.6", lw=0.5)
-        ax.set_xlabel("time (ms)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("angle (degrees)")
         ax.set_title("forward/feedback alignment")
         ax.legend(fontsize="small")
     return fig
 
 
-def plot_file(path, what: str = "apical", out=None, layer=None, neurons="0:5") -> Path:
+def plot_file(path, what: str = "apical", out=None, layer=None, neurons="0:5", window=None) -> Path:
     """Draw figure ``what`` of output file ``path`` to a PNG; returns its path.
 
-    Default output: ``<file stem>_<what>.png`` next to the file.
+    Default output: ``<file stem>_<what>.png`` next to the file. ``window`` ("T0:T1", ms):
+    the part of the run the apical and soma figures show.
     """
     if what not in WHATS:
         raise ConfigError("plot.what", f"must be one of {list(WHATS)}, got {what!r}")
@@ -271,15 +303,16 @@ def plot_file(path, what: str = "apical", out=None, layer=None, neurons="0:5") -
     out = Path(out) if out else path.with_name(f"{path.stem}_{what}.png")
     with load(path) as run:
         if what == "apical":
-            fig = plot_apical(run, layer=layer, neurons=neurons)
+            fig = plot_apical(run, layer=layer, neurons=neurons, window=window)
         elif what == "soma":
-            fig = plot_soma(run, layer=layer, neurons=neurons)
+            fig = plot_soma(run, layer=layer, neurons=neurons, window=window)
         elif what == "mismatch":
             fig = plot_mismatch(run)
         elif what == "loss":
             fig = plot_loss(run)
         else:
             fig = plot_weights(run)
-        fig.suptitle(f"{path.name} ({run.status}, {run.duration:.0f} ms)", fontsize="small")
+        unit = "ms" if run.time_unit == "ms" else f"{run.time_unit}s"
+        fig.suptitle(f"{path.name} ({run.status}, {run.duration:.0f} {unit})", fontsize="small")
         fig.savefig(out, dpi=110)
     return out
