@@ -299,8 +299,8 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
         acc = 0.0
         for i in range(lo, hi):
             acc += y[i]
-        if not math.isfinite(acc):
-            sync.store_release(flags, me_div, 1)
+        if not math.isfinite(acc):       # tagged with the step: see the check after the barrier
+            sync.store_release(flags, me_div, step + 1)
         # -- rates at t+1: own into rnew and published; then the other's ----------------------
         _input_rates(y, x, rnew, 0, lay, ip)
         _neuron_rates(y, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0, lo, hi, p_lo, p_hi)
@@ -312,7 +312,11 @@ def _side(t, lo, hi, y_all, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, l
         for jj in range(o_hi - o_lo):     # one tight loop: the cache-line transfers overlap
             j = np.uint64(o_lo) + np.uint64(jj)
             rnew[urb0 + j] = ring[uco + urb0 + j]
-        if sync.load_acquire(flags, me_div) != 0 or sync.load_acquire(flags, other_div) != 0:
+        # Stop on a divergence of this step, not on one the other thread already found in step s+1:
+        # it may be past this barrier and the next step's check while this thread is preempted
+        # here; stopping now would leave it waiting at barrier s+1 for ever (a 1-vCPU deadlock).
+        d_me, d_other = sync.load_acquire(flags, me_div), sync.load_acquire(flags, other_div)
+        if 0 < d_me <= step + 1 or 0 < d_other <= step + 1:
             if t == 0:
                 for w in range(4):
                     rng[w] = rng_ring[cur, w]
