@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,86 @@ class ConfigError(ValueError):
 
 def _doc(text, **kw):
     return field(metadata={"doc": text}, **kw)
+
+
+class FrozenDict(Mapping):
+    """A read-only mapping: ``[task]`` and ``[learner]`` of a :class:`Config`.
+
+    Unlike :class:`types.MappingProxyType` it can be pickled (process pools, Dask) and it
+    owns its data, so nobody holds a mutable view of it. Nested tables are FrozenDicts and
+    lists are :class:`FrozenList`; ``dict(m)`` / ``{**m}`` give a (shallow) mutable copy,
+    :func:`thaw` a deep one.
+    """
+
+    __slots__ = ("_d",)
+
+    def __init__(self, *args, **kwargs):
+        object.__setattr__(self, "_d", {k: freeze(v) for k, v in dict(*args, **kwargs).items()})
+
+    def __getitem__(self, key):
+        return self._d[key]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __repr__(self):
+        return f"FrozenDict({self._d!r})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):
+        return (type(self), (self._d,))
+
+
+class FrozenList(list):
+    """A list that refuses changes (lists inside ``[task]`` / ``[learner]``).
+
+    A ``list`` subclass so that code written for TOML's lists (``isinstance(v, list)``,
+    JSON) keeps working; ``list(v)`` gives a mutable copy.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is read-only; copy it with list(...)")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+    def __reduce__(self):
+        return (type(self), (list(self),))
+
+    def __repr__(self):
+        return f"FrozenList({list(self)!r})"
+
+
+def freeze(v):
+    """``v`` with every dict made a :class:`FrozenDict` and every list a :class:`FrozenList`."""
+    if isinstance(v, FrozenDict | FrozenList):
+        return v
+    if isinstance(v, Mapping):
+        return FrozenDict(v)
+    if isinstance(v, list | tuple) and not hasattr(v, "_fields"):
+        items = [freeze(x) for x in v]
+        return FrozenList(items) if isinstance(v, list) else tuple(items)
+    return v
+
+
+def thaw(v):
+    """The inverse of :func:`freeze`: plain dicts and lists, safe to change."""
+    if isinstance(v, Mapping):
+        return {k: thaw(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [thaw(x) for x in v]
+    if isinstance(v, tuple) and not hasattr(v, "_fields"):
+        return tuple(thaw(x) for x in v)
+    return v
 
 
 @dataclass(frozen=True)
@@ -135,9 +216,14 @@ class Config:
     noise: NoiseCfg
     init: InitCfg
     record: RecordCfg
-    task: dict          # validated by the task class (tasks/)
-    learner: dict       # validated by the learner (learners/)
+    task: Mapping       # validated by the task class (tasks/); a read-only FrozenDict
+    learner: Mapping    # validated by the learner (learners/); a read-only FrozenDict
     source: str = ""    # path of the TOML file, if any
+
+    def __post_init__(self):
+        # every way of making a Config (from_dict, dataclasses.replace(cfg, task={...})) ends here
+        for name in FREE_SECTIONS:
+            object.__setattr__(self, name, freeze(getattr(self, name)))
 
     @property
     def depth(self) -> int:
@@ -149,7 +235,7 @@ class Config:
             if f.name == "source":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = dict(v) if isinstance(v, dict) else {
+            out[f.name] = thaw(v) if isinstance(v, Mapping) else {
                 g.name: getattr(v, g.name) for g in dataclasses.fields(v)}
         return out
 
@@ -178,18 +264,18 @@ def load(path: str | Path, overrides: list[str] | tuple = ()) -> Config:
 
 
 def from_dict(raw: dict, overrides=(), source: str = "") -> Config:
-    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    raw = {k: thaw(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
     raw.pop("sweep", None)      # read by dendrosim.sweep (docs/sweeps.md), not by a run
     for ov in overrides:
         apply_override(raw, ov)
     for sec in raw:
         if sec not in SECTIONS and sec not in FREE_SECTIONS:
             raise ConfigError(sec, f"unknown section; sections are {sorted([*SECTIONS, *FREE_SECTIONS])}")
-        if not isinstance(raw[sec], dict):
+        if not isinstance(raw[sec], Mapping):
             raise ConfigError(sec, "must be a table")
     parts = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     for name in FREE_SECTIONS:
-        parts[name] = dict(raw.get(name, {}))
+        parts[name] = raw.get(name, {})           # frozen by Config.__post_init__
     cfg = Config(**parts, source=source)
     return _validate(cfg)
 

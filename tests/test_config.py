@@ -1,5 +1,7 @@
 """Configuration: every bad value is an error naming its key; the CLI exits 2 and writes nothing."""
 
+import dataclasses
+import pickle
 import tomllib
 
 import pytest
@@ -106,9 +108,71 @@ def test_overrides_and_round_trip():
 
 
 def test_config_is_immutable():
-    cfg = config.from_dict({})
-    with pytest.raises(Exception):
-        cfg.simulation.dt = 1.0
+    """No part of a Config can be changed in place: attribute assignment on the Config and on
+    every section raises FrozenInstanceError; item assignment, deletion and list changes inside
+    [task] and [learner] (nested tables too) raise TypeError. That also holds for the config a
+    Simulation keeps (rebuilt with dataclasses.replace), after pickling (sweeps, process pools),
+    and for the dicts the Config was built from, which it must not share."""
+    raw = {"network": {"sizes": [4, 3, 2]},
+           "task": {"kind": "single_pattern", "duration": 2.0, "input": [0.1, 0.2, 0.3, 0.4]},
+           "learner": {"eta": [0.1, 0.2], "extra": {"a": [1]}}}
+    cfg = config.from_dict(raw)
+    text = cfg.to_toml()
+    raw["task"]["duration"] = 99.0                       # the caller's dicts are not shared
+    raw["task"]["input"].append(0.5)
+    raw["learner"]["extra"]["a"].append(2)
+    assert cfg.to_toml() == text
+    sim_cfg = Simulation(config.from_dict({"network": {"sizes": [4, 3, 2]},
+                                           "task": {"kind": "single_pattern", "duration": 2.0}})).cfg
+    for c in (cfg, pickle.loads(pickle.dumps(cfg)), sim_cfg):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            c.task = {}
+        for f in dataclasses.fields(c):
+            section = getattr(c, f.name)
+            if dataclasses.is_dataclass(section):
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    setattr(section, dataclasses.fields(section)[0].name, 1)
+        before = c.to_toml()
+        for sec in (c.task, c.learner):
+            with pytest.raises(TypeError):
+                sec["duration"] = 5
+            with pytest.raises(TypeError):
+                del sec[next(iter(sec), "kind")]
+            with pytest.raises((TypeError, AttributeError)):
+                sec.update(duration=5)
+            with pytest.raises((TypeError, AttributeError)):
+                sec.setdefault("new", 1)
+        with pytest.raises(TypeError):
+            c.task["input"].append(1.0)
+        with pytest.raises(TypeError):
+            c.task["input"][0:0] = [1.0]
+        assert c.task["duration"] == 2.0
+        assert c.to_toml() == before
+    for c in (cfg, pickle.loads(pickle.dumps(cfg))):
+        with pytest.raises(TypeError):
+            c.learner["extra"]["a"] = 1
+        with pytest.raises(TypeError):
+            c.learner["extra"]["a"] += [2]
+        assert c.to_toml() == text
+
+
+def test_config_copies_are_plain_and_changeable():
+    """What the code builds new configs from is an ordinary, independent copy: to_dict() gives
+    plain dicts and lists, dict(cfg.task) / {**cfg.task} are dicts, and changing them (then
+    from_dict) makes a new config without touching the old one."""
+    cfg = config.from_dict({"task": {"kind": "single_pattern", "duration": 2.0, "input": [0.1, 0.2]},
+                            "learner": {"eta": [0.1, 0.2]}, "network": {"sizes": [2, 3, 2]}})
+    d = cfg.to_dict()
+    assert type(d["task"]) is dict and type(d["task"]["input"]) is list and type(d["learner"]["eta"]) is list
+    d["task"]["duration"] = 4.0
+    d["task"]["input"].append(0.3)
+    assert type(dict(cfg.task)) is dict and {**cfg.task, "duration": 3.0}["duration"] == 3.0
+    new = config.from_dict({**d, "learner": {**cfg.learner, "anneal": 0.5}})
+    assert new.task["duration"] == 4.0 and list(new.task["input"]) == [0.1, 0.2, 0.3]
+    assert new.learner["anneal"] == 0.5 and new.learner["eta"] == [0.1, 0.2]
+    assert cfg.task["duration"] == 2.0 and list(cfg.task["input"]) == [0.1, 0.2] and "anneal" not in cfg.learner
+    assert config.from_dict(tomllib.loads(cfg.to_toml())).to_toml() == cfg.to_toml()
+    assert pickle.loads(pickle.dumps(cfg)).to_toml() == cfg.to_toml()
 
 
 def test_steady_integrator_needs_a_learner():

@@ -1,6 +1,15 @@
-"""The two-thread kernel for one small network (engine.duo) against the serial fused kernel."""
+"""The two-thread kernel for one small network (engine.duo) against the serial fused kernel.
 
+NUMBA_NUM_THREADS defaults to the number of cores, and it cannot change once numba is
+imported. Where it is below two (a 1-vCPU CI runner), the tests that run the two-thread
+kernel are not skipped: they run in a child pytest with NUMBA_NUM_THREADS=2 (numba accepts more
+threads than cores), and each one here passes only if the same test passed there.
+"""
+
+import os
+import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import numba
 import numpy as np
@@ -8,14 +17,63 @@ import pytest
 
 from dendrosim import config, simulation
 from dendrosim.engine import duo
+from dendrosim.engine.duo import STATUS_RERUN
+from dendrosim.engine.loop import STATUS_DIVERGED, STATUS_OK
 from dendrosim.engine.params import I_THREADS
 from dendrosim.network import L_N, L_UI, L_UP_U, Layout
 from dendrosim.simulation import MemorySink, Simulation
 
 from .helpers import make_cfg, random_state
 
-pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2 or sys.platform == "win32",
-                                reason="the two-thread kernel needs two numba threads and POSIX")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the two-thread kernel needs POSIX")
+
+CHILD_ENV = "DENDROSIM_TEST_DUO_CHILD"
+
+
+@pytest.fixture(scope="module")
+def child_outcomes(request, tmp_path_factory):
+    """None when this process has two numba threads. Otherwise {test name: (outcome, message)}
+    of a child pytest, run once with NUMBA_NUM_THREADS=2, of every collected test of this module
+    that uses the ``child_run`` fixture."""
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        return None
+    assert not os.environ.get(CHILD_ENV), "NUMBA_NUM_THREADS=2 did not reach the child pytest"
+    ids = [it.nodeid for it in request.session.items
+           if it.module is request.module and "child_run" in it.fixturenames]
+    xml = tmp_path_factory.mktemp("duo_child") / "junit.xml"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", CHILD_ENV: "1"}
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *ids],
+                           cwd=request.config.rootpath, env=env, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as e:      # a two-thread run that never returns: a deadlock
+        pytest.fail(f"the child pytest with NUMBA_NUM_THREADS=2 did not finish in {e.timeout} s:\n"
+                    f"{(e.stdout or b'')[-3000:]!r}")
+    assert xml.exists(), f"the child pytest wrote no report:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    out = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        bad = [e for e in case if e.tag in ("failure", "error", "skipped")]
+        out[case.get("name")] = ((bad[0].tag, (bad[0].get("message") or "") + (bad[0].text or ""))
+                                 if bad else ("passed", ""))
+    return out
+
+
+@pytest.fixture
+def child_run(request, child_outcomes):
+    """None: run the test body in this process (it has two numba threads). Otherwise this
+    test's (outcome, message) in the child pytest with NUMBA_NUM_THREADS=2."""
+    if child_outcomes is None:
+        return None
+    return child_outcomes.get(request.node.name, ("not run", ""))
+
+
+def ran_in_child(child_run) -> bool:
+    """True if the test body ran in the child pytest, and passed there (else fail here)."""
+    if child_run is None:
+        return False
+    outcome, message = child_run
+    assert outcome == "passed", f"with NUMBA_NUM_THREADS=2: {outcome}\n{message[-3000:]}"
+    return True
+
 
 CASES = [
     # Fig. 2's student with the tau_w trace, soft rectifier, input filter, a learning lag
@@ -43,42 +101,52 @@ def _cfg(case, sigma=0.2, n_patterns=4, duration=3.0):
     return config.from_dict(d)
 
 
-def _run(cfg, net, two_threads, monkeypatch):
-    """Final state, records, times, metrics, noise state and the number of two-thread blocks."""
-    calls = []
-    real = simulation.run_block_duo
+def _run(cfg, net, use_duo, monkeypatch, diverges=False):
+    """(final state, records, times, metrics, noise state, step, final status) and the status of
+    every call of the two-thread kernel (STATUS_RERUN: the threads did not run side by side and
+    the serial kernel ran the block). ``diverges``: the run must raise Diverged (else it must not)."""
+    statuses = []
 
     def counted(*args):
-        calls.append(1)
-        return real(*args)
+        out = duo.run_block_duo(*args)
+        statuses.append(int(out[1]))
+        return out
 
     monkeypatch.setattr(simulation, "run_block_duo", counted)
     sim = Simulation(cfg, net=net.copy())
-    sim.ip[I_THREADS] = 2 if two_threads else 1
+    sim.ip[I_THREADS] = 2 if use_duo else 1
     sim._choice.use_duo = lambda: True           # every block on two threads, not only the faster ones
     sink = MemorySink()
-    try:
+    if diverges:
+        with pytest.raises(simulation.Diverged):
+            sim.run(sink)
+    else:
         sim.run(sink)
-    except simulation.Diverged:
-        pass
     return (sim.net.y.copy(), np.concatenate(sink.rows), np.concatenate(sink.t), sink.metric("apical_norm"),
-            sim.state.rng.copy(), sim.state.step, sink.final_status), len(calls)
+            sim.state.rng.copy(), sim.state.step, sink.final_status), statuses
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_two_threads_give_the_serial_kernels_bits(case, monkeypatch):
+def test_two_threads_give_the_serial_kernels_bits(case, monkeypatch, child_run):
+    """A completed run on two threads ends bit for bit where the serial kernel's does: state,
+    records, times, metrics, noise stream and step."""
+    if ran_in_child(child_run):
+        return
     cfg = _cfg(case)
     net = random_state(cfg, np.random.default_rng(1), dtype=cfg.simulation.dtype, scale=0.5)
-    serial, n_serial = _run(cfg, net, False, monkeypatch)
-    two, n_two = _run(cfg, net, True, monkeypatch)
-    assert n_serial == 0 and n_two > 0
+    serial, calls_serial = _run(cfg, net, False, monkeypatch)
+    two, calls_two = _run(cfg, net, True, monkeypatch)
+    assert calls_serial == [] and set(calls_two) == {STATUS_OK}   # every block ran on two threads side by side
+    assert serial[6] == two[6] == "completed"
     for a, b in zip(serial, two):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(serial[0], net.y)          # the network did move
 
 
-def test_a_diverging_run_stops_where_the_serial_one_stops(monkeypatch):
+def test_a_diverging_run_stops_where_the_serial_one_stops(monkeypatch, child_run):
     """Same step, same status, same (non-finite) state and noise stream."""
+    if ran_in_child(child_run):
+        return
     case = dict(CASES[0], lag=0.0)
     cfg = _cfg(case, sigma=0.5, n_patterns=3, duration=20.0)
     d = cfg.to_dict()
@@ -86,27 +154,31 @@ def test_a_diverging_run_stops_where_the_serial_one_stops(monkeypatch):
     d["plasticity"]["eta_IP"] = [400.0]
     cfg = config.from_dict(d)
     net = random_state(cfg, np.random.default_rng(2), scale=2.0)
-    serial, _ = _run(cfg, net, False, monkeypatch)
-    two, n_two = _run(cfg, net, True, monkeypatch)
-    assert serial[6] == "diverged" and n_two > 0
+    serial, _ = _run(cfg, net, False, monkeypatch, diverges=True)
+    two, calls_two = _run(cfg, net, True, monkeypatch, diverges=True)
+    assert serial[6] == two[6] == "diverged"
+    assert calls_two[-1] == STATUS_DIVERGED and STATUS_RERUN not in calls_two   # found on two threads
     assert serial[5] == two[5] < 3 * 200
     for a, b in zip(serial[:5], two[:5]):
         np.testing.assert_array_equal(a, b)
 
 
-def test_threads_that_cannot_run_side_by_side_fall_back_to_serial(monkeypatch):
+def test_threads_that_cannot_run_side_by_side_fall_back_to_serial(monkeypatch, child_run):
     """With one numba thread the two halves would run one after the other: the handshake
     gives up, nothing has changed, and the serial kernel runs the block instead."""
+    if ran_in_child(child_run):
+        return
     cfg = _cfg(CASES[0])
     net = random_state(cfg, np.random.default_rng(3), scale=0.5)
     serial, _ = _run(cfg, net, False, monkeypatch)
+    assert serial[6] == "completed"
     old = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        two, n_two = _run(cfg, net, True, monkeypatch)
+        two, calls_two = _run(cfg, net, True, monkeypatch)
     finally:
         numba.set_num_threads(old)
-    assert n_two == 1                              # tried once, then not again
+    assert calls_two == [STATUS_RERUN]             # tried once, then not again
     for a, b in zip(serial, two):
         np.testing.assert_array_equal(a, b)
 
