@@ -439,7 +439,10 @@ class KernelChoice:
     blocks, from a cleared window (its old timings may be from another state of the host);
     the interval doubles (up to ``MAX_INTERVAL``) each time that confirms the choice and
     falls back to ``MIN_INTERVAL`` when it changes it. The first block of each kernel is not
-    timed (thread-pool start, loading or compiling).
+    timed (thread-pool start, loading or compiling), nor is the first block of each probe:
+    after a long spell on the serial kernel the second core is idle and the first two-thread
+    block after it ran ~2x slower than the rest (30-20-10: 1,530 against 760 ns per step),
+    which kept runs on the serial kernel for good, each probe confirming the last.
 
     ``allowed`` (set by the caller) holds the two-thread kernel back until it is compiled or
     the run is long enough to repay compiling it (:data:`COMPILE_PAYBACK_S`); meanwhile the
@@ -487,6 +490,7 @@ class KernelChoice:
         self.interval = self.MIN_INTERVAL
         self.blocks_to_probe = 0
         self.checked = time.monotonic()         # when the kernel not in use was last timed
+        self.probe_warm = False                 # the untimed first block of a probe has run
 
     @property
     def per_step(self) -> dict:
@@ -518,8 +522,12 @@ class KernelChoice:
         if steps <= 0:
             return
         probe = used_duo != self.best and bool(self.recent[not used_duo])   # a block of the other kernel
+        if probe and not self.probe_warm:
+            self.probe_warm = True          # not timed; blocks_to_probe stays <= 0: the next block probes
+            return
         window = self.recent[used_duo]
         if probe:
+            self.probe_warm = False
             window.clear()
             self.checked = time.monotonic()
         window.append(seconds / steps)
