@@ -121,14 +121,14 @@ def test_a_diverging_member_is_reported_as_in_a_single_run():
     assert sinks[0].final_status == "diverged"
 
 
-def _lanes_cfg(mode="sample"):
+def _lanes_cfg(mode="sample", transfer="soft_relu", scale=1.5):
     return config.from_dict({
-        "network": {"sizes": [5, 6, 4, 3], "transfer": "soft_relu", "bias": True, "tau_in": 3.0},
+        "network": {"sizes": [5, 6, 4, 3], "transfer": transfer, "bias": True, "tau_in": 3.0},
         "conductances": {"nudging": "conductance"},
         "plasticity": {"eta_up": [0.02, 0.01, 0.01], "eta_IP": [0.02, 0.02], "eta_PI": [0.01, 0.01],
                        "tau_w": 5.0, "lag": 1.0},
         "noise": {"sigma": 0.3, "convention": "euler_maruyama"},
-        "init": {"scale": 1.5},
+        "init": {"scale": scale},
         "task": {"kind": "single_pattern", "n_repeats": 3, "duration": 6.0, "target_from": 1},
         "record": {"variables": ["u_P", "v_A", "u_I", "v_B", "r"], "every": 2, "block": 25, "mode": mode,
                    "weights_every": 20},
@@ -166,6 +166,24 @@ def test_simd_lanes_equal_separate_runs_to_rounding(mode):
         _same_metrics(es, ss, rtol=1e-10)
     # the lanes are independent members, not copies of one
     assert not np.allclose(sinks[0].weights_list[-1]["up1"], sinks[1].weights_list[-1]["up1"])
+
+
+@pytest.mark.parametrize("transfer", ["logistic", "relu", "linear"])
+def test_simd_lanes_equal_separate_runs_for_every_transfer_function(transfer):
+    """The lane kernel's transfer-function loops (one per transfer code) against single runs:
+    the potentials and weights of two members of a group of eight, to 1e-12."""
+    cfg = _lanes_cfg(transfer=transfer, scale=0.5 if transfer == "linear" else 1.5)   # linear: no blow-up
+    ens = Ensemble(cfg, range(8))
+    assert ens.n_groups == 1
+    sinks = [MemorySink() for _ in range(8)]
+    ens.run(sinks)
+    for seed in (2, 6):
+        ss, es = _single(cfg, seed), sinks[seed]
+        np.testing.assert_allclose(np.concatenate(es.rows), np.concatenate(ss.rows), rtol=1e-12, atol=1e-12)
+        for we, ws in zip(es.weights_list, ss.weights_list):
+            for k in ws:
+                np.testing.assert_allclose(we[k], ws[k], rtol=1e-12, atol=1e-12)
+        _same_metrics(es, ss, rtol=1e-10)
 
 
 def test_simd_lanes_are_used_only_where_they_apply():

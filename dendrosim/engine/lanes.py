@@ -25,7 +25,8 @@ from numba import njit
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
                        L_W_IP, L_W_PI, L_W_UP)
-from .fused import _attenuation, _copy_block, _errors_batched, _matrix_pass_serial, _rates_batched
+from ..transfer import phi
+from .fused import _attenuation, _copy_block, _input_rates, _matrix_pass_serial
 from .loop import _noisy_count, record_step
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
@@ -195,6 +196,52 @@ def _somatic_lanes(y, z, out, tgt, has, lay, lay_l, fp, ip):
                 out[o] += nudging_current(y[o], tgt[i * L + l], fp[F_GSOM], ip[I_NUDGING], fp[F_EEXC], fp[F_EINH])
 
 
+@njit(cache=True, inline="always")
+def _phi_errors(z, e, g, b, t, code, vb0, r0, att, n):
+    """fused._errors_batched without the scratch rows: e = r - phi(att * v) straight from the
+    v_B / v_I and rate blocks of z (n values from offsets vb0 and r0; n is a multiple of
+    LANES, so the loop has no scalar remainder). The same operations and roundings per value."""
+    v, r = np.uint64(vb0), np.uint64(r0)
+    if code == 3:
+        for jj in range(n):
+            j = np.uint64(jj)
+            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 3, g[j], b[j], t[j])
+    elif code == 2:
+        for jj in range(n):
+            j = np.uint64(jj)
+            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 2, g[j], b[j], t[j])
+    elif code == 1:
+        for jj in range(n):
+            j = np.uint64(jj)
+            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 1, g[j], b[j], t[j])
+    else:
+        for jj in range(n):
+            j = np.uint64(jj)
+            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 0, g[j], b[j], t[j])
+
+
+@njit(cache=True, inline="always")
+def _phi_rates(y, out, g, b, t, code, r0, n):
+    """fused._neuron_rates over all neurons without the scratch rows: out[r0+j] = phi(y[j])."""
+    r = np.uint64(r0)
+    if code == 3:
+        for jj in range(n):
+            j = np.uint64(jj)
+            out[r + j] = phi(y[j], 3, g[j], b[j], t[j])
+    elif code == 2:
+        for jj in range(n):
+            j = np.uint64(jj)
+            out[r + j] = phi(y[j], 2, g[j], b[j], t[j])
+    elif code == 1:
+        for jj in range(n):
+            j = np.uint64(jj)
+            out[r + j] = phi(y[j], 1, g[j], b[j], t[j])
+    else:
+        for jj in range(n):
+            j = np.uint64(jj)
+            out[r + j] = phi(y[j], 0, g[j], b[j], t[j])
+
+
 @njit(cache=True)
 def _lanes_finite(y, n):
     """loop.py's _neurons_finite for every lane: each lane's sum of y[0:n] (in order) is finite."""
@@ -255,7 +302,6 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     has = HAS[m0:m0 + L].copy()
     code = phi_batch_setup(PW[m0], lay, lp)
     n_pad = PW.shape[2]
-    p_arg, p_out = np.zeros(n_pad * L), np.zeros(n_pad * L)
     p_g, p_b, p_t, att = np.empty(n_pad * L), np.empty(n_pad * L), np.empty(n_pad * L), np.empty(n_pad * L)
     _widen(PW[m0, PW_GAMMA], p_g)
     _widen(PW[m0, PW_BETA], p_b)
@@ -275,8 +321,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
             n_rec = n_new
         # -- error signals at t (eqs. 7-8; the batched phi of run_block_euler) ---------------------
         if plastic:
-            _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0 * L, rb0 * L, att, 0, n_neurons * L, 0,
-                            p_arg.shape[0])
+            _phi_errors(z, e_up, p_g, p_b, p_t, code, vb0 * L, rb0 * L, att, n_neurons * L)
             for k in range(1, N):
                 if lp[k, P_ETA_PI] != 0.0:
                     vao = np.uint64(lay[k, L_VA] * L)
@@ -297,7 +342,8 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         if not _lanes_finite(y, n_neurons):
             ACC[m0:m0 + L] = saved_acc
             return -1
-        _rates_batched(y, x, rnew, p_arg, p_out, p_g, p_b, p_t, code, rb0 * L, n_neurons * L, lay_l, ip)
+        _input_rates(y, x, rnew, 0, lay_l, ip)
+        _phi_rates(y, rnew, p_g, p_b, p_t, code, rb0 * L, n_neurons * L)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------------------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]
