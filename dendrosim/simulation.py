@@ -275,7 +275,7 @@ class Simulation:
             if out[1] != STATUS_RERUN:
                 self._choice.record(True, out[0], time.perf_counter() - t)
                 return out
-            self._duo_for = (int(self.ip[I_THREADS]), ())    # the threads did not run side by side
+            self._choice.handshake_failed()     # not side by side: serial now, tried again later
         t = time.perf_counter()
         out = self._kernel(*args, *self._threads())
         if duo_args:

@@ -101,10 +101,11 @@ def _cfg(case, sigma=0.2, n_patterns=4, duration=3.0):
     return config.from_dict(d)
 
 
-def _run(cfg, net, use_duo, monkeypatch, diverges=False):
+def _run(cfg, net, use_duo, monkeypatch, diverges=False, force=True):
     """(final state, records, times, metrics, noise state, step, final status) and the status of
     every call of the two-thread kernel (STATUS_RERUN: the threads did not run side by side and
-    the serial kernel ran the block). ``diverges``: the run must raise Diverged (else it must not)."""
+    the serial kernel ran the block). ``diverges``: the run must raise Diverged (else it must not).
+    ``force``: every block on two threads, not only where the kernel choice picks them."""
     statuses = []
 
     def counted(*args):
@@ -115,7 +116,8 @@ def _run(cfg, net, use_duo, monkeypatch, diverges=False):
     monkeypatch.setattr(simulation, "run_block_duo", counted)
     sim = Simulation(cfg, net=net.copy())
     sim.ip[I_THREADS] = 2 if use_duo else 1
-    sim._choice.use_duo = lambda: True           # every block on two threads, not only the faster ones
+    if force:
+        sim._choice.use_duo = lambda: True       # every block on two threads, not only the faster ones
     sink = MemorySink()
     if diverges:
         with pytest.raises(simulation.Diverged):
@@ -175,10 +177,11 @@ def test_threads_that_cannot_run_side_by_side_fall_back_to_serial(monkeypatch, c
     old = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        two, calls_two = _run(cfg, net, True, monkeypatch)
+        two, calls_two = _run(cfg, net, True, monkeypatch, force=False)
     finally:
         numba.set_num_threads(old)
-    assert calls_two == [STATUS_RERUN]             # tried once, then not again
+    # tried at the start and again MIN_INTERVAL blocks later (this run has ~20 blocks), never each block
+    assert calls_two == [STATUS_RERUN] * len(calls_two) and 1 <= len(calls_two) <= 2
     for a, b in zip(serial, two):
         np.testing.assert_array_equal(a, b)
 
@@ -240,6 +243,35 @@ def test_one_slow_block_does_not_flip_the_kernel_choice():
         hiccup = d and b % 10 == 9
         c.record(d, 1000, (3.0 if hiccup else 1.0) if d else 1.2)
     assert sum(not u for u in used[4:]) <= 2 * 5       # the probes only (16, 32, ... blocks apart, two blocks each)
+
+
+def test_a_failed_handshake_runs_serially_and_tries_the_two_threads_again_later():
+    """A block whose two threads did not start side by side goes serial, and the run tries
+    them again after MIN_INTERVAL blocks (twice as many after each further failure), instead
+    of staying serial for the rest of a possibly hours-long run; once they run, and are
+    faster, the run is back on two threads."""
+    c = duo.KernelChoice()
+    tries = []
+
+    def run(n, handshake_ok):
+        for b in range(n):
+            if c.use_duo():
+                tries.append(b)
+                if not handshake_ok:
+                    c.handshake_failed()
+                    continue
+                c.record(True, 1000, 1.0)
+            else:
+                c.record(False, 1000, 1.5)
+
+    run(200, handshake_ok=False)
+    gaps = np.diff(tries)
+    assert len(tries) >= 4 and gaps[0] >= duo.KernelChoice.MIN_INTERVAL
+    assert all(g2 >= 1.8 * g1 for g1, g2 in zip(gaps, gaps[1:]))       # backing off (~2x)
+    c.interval = c.blocks_to_probe = duo.KernelChoice.MIN_INTERVAL       # (do not wait for the back-off)
+    tries.clear()
+    run(40, handshake_ok=True)
+    assert c.use_duo() and c.best                  # the host is quiet again: two threads
 
 
 def test_the_first_block_of_a_probe_is_not_timed():

@@ -491,6 +491,7 @@ class KernelChoice:
         self.blocks_to_probe = 0
         self.checked = time.monotonic()         # when the kernel not in use was last timed
         self.probe_warm = False                 # the untimed first block of a probe has run
+        self.failed_handshakes = 0              # in a row, since the two threads last ran
 
     @property
     def per_step(self) -> dict:
@@ -512,7 +513,23 @@ class KernelChoice:
             return False
         return self.best if self.blocks_to_probe > 0 else not self.best
 
+    def handshake_failed(self) -> None:
+        """The two threads did not start side by side (a busy host, or one numba thread): the
+        block runs serially, and so do the next ones until the two threads are tried again,
+        MIN_INTERVAL blocks later, twice as many after each failure in a row (a failed try
+        costs the handshake's ~40 ms). Until then the two threads count as infinitely slow."""
+        self.warm = True
+        self.recent[True] = [math.inf]
+        self.best = False
+        self.probe_warm = False
+        self.interval = (self.MIN_INTERVAL if self.failed_handshakes == 0
+                         else min(2 * self.interval, self.MAX_INTERVAL))
+        self.blocks_to_probe = self.interval
+        self.failed_handshakes += 1
+
     def record(self, used_duo: bool, steps: int, seconds: float) -> None:
+        if used_duo:
+            self.failed_handshakes = 0
         if used_duo and not self.warm:
             self.warm = True
             return
