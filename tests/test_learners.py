@@ -522,7 +522,9 @@ def test_learner_file_has_the_engine_root_attributes_and_units(tmp_path):
         assert run.time_unit == "trial" and run_e.time_unit == "ms"
         assert "t=20.0 trial" in repr(run)
         assert run.metric("loss")[0].tolist() == [0, 8, 16]
-    assert "progress  20 of 20 trials, learner fa" in info(out)
+    text = info(out)
+    assert "progress  20 of 20 trials, learner fa" in text
+    assert "learner   fa, eta" in text and "noise sigma" not in text and "dt " not in text   # no time step
     # files written before the attribute existed: Run.time_unit falls back to /metrics/t's units
     with h5py.File(out, "r+") as f:
         del f.attrs["time_unit"]

@@ -270,8 +270,13 @@ def info(path) -> str:
                  f"status    {run.status}" + (f" ({run.message})" if run.message else ""),
                  f"version   dendrosim {run.attrs.get('dendrosim_version', '?')}, seed {run.attrs.get('seed', '?')}"]
         lines.append(f"network   sizes {list(net.get('sizes', []))}, transfer {net.get('transfer', '?')}")
-        lines.append(f"sim       dt {sim.get('dt', '?')} ms, integrator {sim.get('integrator', '?')}, "
-                     f"dtype {sim.get('dtype', '?')}; noise sigma {cfg.get('noise', {}).get('sigma', '?')}")
+        if run.is_learner:            # a discrete learner: no time step, no noise
+            lrn = cfg.get("learner", {})
+            lines.append(f"learner   {lrn.get('rule', '?')}, eta {lrn.get('eta', '?')}, batch_size "
+                         f"{lrn.get('batch_size', 1)}, dtype {sim.get('dtype', 'float64')}")
+        else:
+            lines.append(f"sim       dt {sim.get('dt', '?')} ms, integrator {sim.get('integrator', '?')}, "
+                         f"dtype {sim.get('dtype', '?')}; noise sigma {cfg.get('noise', {}).get('sigma', '?')}")
         opts = ", ".join(f"{k} = {v}" for k, v in task.items() if k != "kind")
         lines.append(f"task      {task.get('kind', '?')}" + (f" ({opts})" if opts else ""))
         a = run.attrs
