@@ -13,38 +13,20 @@ import sys
 from . import config as config_mod
 
 
-def _fmt_default(v) -> str:
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        v = list(v)
-    if isinstance(v, float) and v != v:
-        return "nan"
-    return str(v)
-
-
 def sections() -> dict[str, list[tuple[str, str, str]]]:
-    """{section: [(key, default, meaning)]}: the dataclass sections, ``task.KIND`` for every
-    registered task kind, and ``learner``."""
+    """{section: [(key, default as TOML, meaning)]}: the dataclass sections of
+    :data:`dendrosim.config.SECTIONS`, ``task.KIND`` for every registered task kind, and ``learner``."""
     from .learners.options import KEYS as LEARNER_KEYS
     from .tasks import TASKS
+    fmt = config_mod._toml_value            # the same writer as the TOML stored in every output file
     out = {}
-    for f in dataclasses.fields(config_mod.Config):
-        if not (isinstance(f.type, type) and dataclasses.is_dataclass(f.type)) and not (
-                isinstance(f.type, str) and f.type.endswith("Cfg")):
-            continue
-        cls = getattr(config_mod, f.type) if isinstance(f.type, str) else f.type
-        rows = []
-        for g in dataclasses.fields(cls):
-            default = g.default if g.default is not dataclasses.MISSING else g.default_factory()
-            rows.append((g.name, _fmt_default(default), g.metadata.get("doc", "")))
-        out[f.name] = rows
+    for name, cls in config_mod.SECTIONS.items():
+        out[name] = [(g.name, fmt(g.default if g.default is not dataclasses.MISSING else g.default_factory()),
+                      g.metadata.get("doc", "")) for g in dataclasses.fields(cls)]
     for kind, cls in sorted(TASKS.items()):
-        out[f"task.{kind}"] = [(k, _fmt_default(d[0]), d[-1] if len(d) > 1 and isinstance(d[-1], str) else "")
+        out[f"task.{kind}"] = [(k, fmt(d[0]), d[-1] if len(d) > 1 and isinstance(d[-1], str) else "")
                                for k, d in cls.KEYS.items()]
-    out["learner"] = [(k, _fmt_default(d[0]), d[2]) for k, d in LEARNER_KEYS.items()]
+    out["learner"] = [(k, fmt(d[0]), d[2]) for k, d in LEARNER_KEYS.items()]
     return out
 
 

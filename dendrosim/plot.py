@@ -84,6 +84,11 @@ def parse_window(spec) -> tuple[float, float] | None:
     return window
 
 
+def _time_label(run: Run, ms_label: str = "time (ms)") -> str:
+    """x-axis label of a file's t: ``ms_label`` for the engine, "trials presented" for a learner."""
+    return ms_label if run.time_unit == "ms" else f"{run.time_unit}s presented"
+
+
 def _need(run: Run, name: str, group="traces"):
     if name not in getattr(run, group):
         hint = ("add the variable to [record] variables" if group == "traces"
@@ -226,7 +231,7 @@ def plot_loss(run, ax=None) -> Figure:
         ax.text(0.5, 0.5, "no target in this run (loss is NaN)", transform=ax.transAxes,
                 ha="center", va="center")
     units = run.time_unit
-    ax.set_xlabel("time (ms, end of pattern)" if units == "ms" else f"{units}s presented")
+    ax.set_xlabel(_time_label(run, "time (ms, end of pattern)"))
     ax.set_ylabel("loss $\\|u_P - u^{tgt}\\|^2$ (dimensionless)")
     ax.set_title("output loss per pattern" if units == "ms" else "output loss per update (mean over its batch)")
     return fig
@@ -252,7 +257,7 @@ def plot_weights(run, axes=None) -> Figure:
     names = [n for n in run.weights if not n.startswith("b_")]
     if run.is_learner and text_attr(run.file.attrs["learner"]) != "dendritic":
         names = [n for n in names if not n.startswith(("IP", "PI"))]    # no interneurons in these rules
-    xlabel = "time (ms)" if run.time_unit == "ms" else f"{run.time_unit}s presented"
+    xlabel = _time_label(run)
     if not names:
         raise ConfigError("plot.what", f"{run.path} has no weight snapshots")
     pairs = [k for k in range(1, run.depth) if f"up{k + 1}" in names and f"down{k}" in names]
