@@ -600,3 +600,49 @@ def test_implicit_ip_error_solves_the_primal_system(nudging):
     small = steady.implicit_ip_error(st, circ, 1, 1e-7, 1e-7)
     np.testing.assert_allclose(small, e, rtol=1e-5, atol=1e-9)
     assert np.abs(steady.implicit_ip_error(st, circ, 1, 5.0, 5.0) - e).max() > 0.1 * np.abs(e).max()
+
+
+def test_learner_file_written_in_chunks_equals_the_in_memory_run(tmp_path, monkeypatch):
+    """Rows appended after every update (FLUSH_SECONDS = 0) make the same file as one write."""
+    from dendrosim.learners import run, runner
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    cfg = config.load("models/konishi2023/fa.toml", ["task.n_trials=80"])
+    out = tmp_path / "fa.h5"
+    assert run_learner(cfg, out, quiet=True) == 0
+    mem = run(cfg)
+    with h5py.File(out, "r") as f:
+        for k in ("t", "update", "loss", "correct", "test_mse", "test_correct"):
+            np.testing.assert_array_equal(f[f"metrics/{k}"][:], mem.metrics[k], err_msg=k)
+        for k in ("correct", "label", "y", "target", "sq_error"):
+            np.testing.assert_array_equal(f[f"trials/{k}"][:], mem.trials[k], err_msg=k)
+
+
+def test_interrupted_learner_keeps_every_finished_update(tmp_path, monkeypatch):
+    """Ctrl-C during update 6 of 10: exit 130, status "interrupted", and the file holds updates
+    0-5 and their 48 trials, equal to the first rows of the uninterrupted run."""
+    from dendrosim.learners import run, runner
+    cfg = config.load("models/konishi2023/fa.toml", ["task.n_trials=80"])
+    full = run(cfg)
+    make = runner.make_learner
+
+    def interrupting(*a, **kw):
+        learner = make(*a, **kw)
+        step, calls = learner.step, [0]
+
+        def step_or_interrupt(X, T):
+            calls[0] += 1
+            if calls[0] == 7:
+                raise KeyboardInterrupt
+            return step(X, T)
+        learner.step = step_or_interrupt
+        return learner
+
+    monkeypatch.setattr(runner, "make_learner", interrupting)
+    out = tmp_path / "fa.h5"
+    assert run_learner(cfg, out, quiet=True) == 130
+    with h5py.File(out, "r") as f:
+        assert f.attrs["status"] == "interrupted"
+        assert f["metrics/t"].shape == (6,) and f["trials/correct"].shape == (48,)
+        for k in ("t", "loss", "correct", "test_correct"):
+            np.testing.assert_array_equal(f[f"metrics/{k}"][:], full.metrics[k][:6], err_msg=k)
+        np.testing.assert_array_equal(f["trials/sq_error"][:], full.trials["sq_error"][:48])

@@ -13,8 +13,10 @@ The layout is documented in ``docs/hdf5_layout.md`` ("Discrete learners"):
   scored before the update on it; ``[learner] trials = "scores"`` keeps only
   ``correct``, ``label`` and ``sq_error`` (long runs: 8x less memory and disk).
 
-Every dataset has ``units`` and ``long_name`` attributes. The file is not written in
-SWMR mode (``swmr = False``): metrics and trials are written whole at the end.
+Every dataset has ``units`` and ``long_name`` attributes. Metrics and trials are appended as
+the updates finish (about once a second, runner.FLUSH_SECONDS) and once more when the run
+stops, however it stops: an interrupted or failed run keeps every finished update. The file
+is not written in SWMR mode (``swmr = False``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ TRIALS = {
 }
 
 
+def _growing(group, name, values, units, long_name=None):
+    """A dataset holding ``values`` that later rows are appended to (axis 0)."""
+    v = np.asarray(values)
+    d = group.create_dataset(name, data=v, maxshape=(None, *v.shape[1:]), chunks=(4096, *v.shape[1:]))
+    return _describe(d, units, long_name)
+
+
 def _describe(d, units, long_name=None):
     d.attrs["units"] = units
     if long_name:
@@ -58,7 +67,7 @@ def _describe(d, units, long_name=None):
 
 class H5Writer:
     """Write one learner run to ``path``: :meth:`plan` once the task is built, :meth:`weights`
-    per snapshot, then :meth:`metrics`, :meth:`trials`, :meth:`status` and :meth:`close`."""
+    per snapshot, :meth:`rows` as updates finish, then :meth:`status` and :meth:`close`."""
 
     def __init__(self, path, cfg, rule):
         self.f = h5py.File(path, "w")
@@ -98,25 +107,30 @@ class H5Writer:
             d[n] = arr
         self.f.flush()
 
-    def metrics(self, t, m: dict):
-        """One row per update: ``t`` (trials presented before it) and the metrics of :data:`METRICS`."""
+    def rows(self, metrics: dict, trials: dict):
+        """Append the rows of the updates finished since the last call (runner.run's on_rows):
+        ``metrics`` one row per update ("t": trials presented before it, and the metrics of
+        :data:`METRICS`), ``trials`` one row per trial (sample) of those updates."""
         g = self.f.require_group("metrics")
-        g.attrs["t_convention"] = "t is the number of trials presented before the update"
-        ts = _describe(g.create_dataset("t", data=np.asarray(t, dtype="f8")), TIME_UNIT,
-                       "trials presented before the update")
-        ts.make_scale("time")
-        for name, v in m.items():
-            d = _describe(g.create_dataset(name, data=np.asarray(v)), *METRICS.get(name, ("dimensionless",)))
-            d.dims[0].attach_scale(ts)
-            d.dims[0].label = "time"
-        self.f.flush()
-
-    def trials(self, d: dict):
-        """One row per trial (sample) of the task, in presentation order."""
-        g = self.f.require_group("trials")
-        g.attrs["description"] = "row i is trial i, scored on the output before the update it is part of"
-        for name, v in d.items():
-            _describe(g.create_dataset(name, data=np.asarray(v)), *TRIALS.get(name, ("dimensionless",)))
+        if "t" not in g:
+            g.attrs["t_convention"] = "t is the number of trials presented before the update"
+            _growing(g, "t", metrics["t"], TIME_UNIT, "trials presented before the update").make_scale("time")
+            for name, v in metrics.items():
+                if name != "t":
+                    d = _growing(g, name, v, *METRICS.get(name, ("dimensionless",)))
+                    d.dims[0].attach_scale(g["t"])
+                    d.dims[0].label = "time"
+            gt = self.f.require_group("trials")
+            gt.attrs["description"] = "row i is trial i, scored on the output before the update it is part of"
+            for name, v in trials.items():
+                _growing(gt, name, v, *TRIALS.get(name, ("dimensionless",)))
+        else:
+            for group, values in (("metrics", metrics), ("trials", trials)):
+                for name, v in values.items():
+                    d = self.f[f"{group}/{name}"]
+                    n = d.shape[0]
+                    d.resize((n + len(v), *d.shape[1:]))
+                    d[n:] = v
         self.f.flush()
 
     def status(self, status, message=""):

@@ -93,12 +93,19 @@ def _correct(task, y, T):
     return np.full(y.shape[0], np.nan)
 
 
-def run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result:
+FLUSH_SECONDS = 1.0     # on_rows receives the finished updates at most this often (and at the end)
+
+
+def run(cfg, net=None, progress=None, on_weights=None, on_start=None, on_rows=None) -> Result:
     """Run the configured learner over the whole task, in memory.
 
     Callbacks: ``on_start(n_updates, n_trials)`` once the task is built,
     ``on_weights(t, weights)`` per snapshot (t: trials presented so far),
-    ``progress(updates_done, n_updates)``.
+    ``progress(updates_done, n_updates)``, ``on_rows(metrics, trials)`` with the rows of
+    the updates finished since its last call (``metrics``: "t", "update" and the metrics of
+    h5out.METRICS; ``trials``: their trials), about every FLUSH_SECONDS and once more when
+    the run ends, also when it ends by an exception (interrupt, no fixed point): a writer
+    that appends them keeps everything finished.
 
     BLAS runs single-threaded here: the mini-batch products are small, and
     OpenBLAS threads made a steady-state MNIST batch up to 7x slower (measured:
@@ -106,10 +113,10 @@ def run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result:
     Parallelism comes from running seeds side by side instead.
     """
     with threadpool_limits(limits=1):
-        return _run(cfg, net, progress, on_weights, on_start)
+        return _run(cfg, net, progress, on_weights, on_start, on_rows)
 
 
-def _run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result:
+def _run(cfg, net=None, progress=None, on_weights=None, on_start=None, on_rows=None) -> Result:
     t0 = time.perf_counter()
     opts, net, task, learner = setup(cfg, net)
     bs, n = opts["batch_size"], len(task)
@@ -119,14 +126,18 @@ def _run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result
     n_out = net.sizes[-1]
     has_test = hasattr(task, "test_batch") and getattr(task, "test_size", 0) > 0
     M = {k: np.full(n_upd, np.nan) for k in ("loss", "correct", "correct_new", "test_mse", "test_correct")}
+    M_t, M_update = np.arange(n_upd, dtype=float) * bs, np.arange(n_upd)
     keep_all = opts["trials"] == "all"
-    tr_y = np.full((n if keep_all else 0, n_out), np.nan)
-    tr_t = np.full((n if keep_all else 0, n_out), np.nan)
-    tr_sq = np.full(n, np.nan)          # squared error of the pre-update output, per trial
-    tr_c = np.full(n, np.nan)
-    tr_l = np.full(n, -1, dtype=np.int64)
+    tr = {"correct": np.full(n, np.nan),          # scores of the pre-update output, per trial
+          "label": np.full(n, -1, dtype=np.int64),
+          "sq_error": np.full(n, np.nan)}         # squared error of the pre-update output
+    if keep_all:
+        tr = {"y": np.full((n, n_out), np.nan), "target": np.full((n, n_out), np.nan), **tr}
+    has_tgt = np.zeros(n, dtype=bool)
+    is_new = getattr(task, "is_new", None)
     res = Result(opts["rule"], bs, {}, {})
     w_every = opts["weights_every"]
+    flushed, last_flush = 0, time.perf_counter()
 
     def snap(trial):
         w = {k: v.copy() for k, v in net.weights().items()}
@@ -135,60 +146,72 @@ def _run(cfg, net=None, progress=None, on_weights=None, on_start=None) -> Result
         if on_weights is not None:
             on_weights(float(trial), w)
 
-    snap(0)
-    has_tgt = np.zeros(n, dtype=bool)
-    for u in range(n_upd):
-        i0, i1 = u * bs, min(n, (u + 1) * bs)
-        X, T, L = _batch(task, i0, i1)
-        learner.rate_scale = 1.0 - opts["anneal"] * u / n_upd
-        y = learner.step(X, T)
-        if not np.isfinite(y).all():     # non-finite weights show up in the next output
-            bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
-                       net.depth)
-            res.status = "diverged"
-            res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
-            break
-        tr_l[i0:i1] = L
-        if keep_all:
-            tr_y[i0:i1] = y
-        if T is not None:
-            if keep_all:
-                tr_t[i0:i1] = T
-            has_tgt[i0:i1] = True
-            tr_sq[i0:i1] = np.sum((T - y) ** 2, axis=1)
-            tr_c[i0:i1] = _correct(task, y, T)
-        if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
-            tb = task.test_batch()
-            Xt, Tt = tb[0], tb[1]
-            yt = learner.forward(Xt)[0][-1]
-            M["test_mse"][u] = float(np.mean(np.sum((Tt - yt) ** 2, axis=1)))
-            M["test_correct"][u] = float(np.mean(_correct(task, yt, Tt)))
-        if w_every and (u + 1) % w_every == 0 and u + 1 < n_upd:
-            snap(i1)
-        if progress is not None:
-            progress(u + 1, n_upd)
-    # per-update means of the per-trial scores (pre-update outputs, scored in the loop)
-    done = i1 if res.status == "completed" else i0
-    is_new = getattr(task, "is_new", None)
-    new = is_new(tr_l) if is_new is not None else np.zeros(n, dtype=bool)
-    if done > 0:
-        starts = np.arange(0, done, bs)
+    def flush(upto):
+        """Per-update means of the per-trial scores of updates flushed..upto-1, then on_rows."""
+        nonlocal flushed, last_flush
+        if upto <= flushed:
+            return
+        lo, hi = flushed * bs, min(n, upto * bs)
+        starts = np.arange(0, hi - lo, bs)
+        new = is_new(tr["label"][lo:hi]) if is_new is not None else np.zeros(hi - lo, dtype=bool)
 
         def per_update(values, mask):
-            tot = np.add.reduceat(np.where(mask, values, 0.0)[:done], starts)
-            cnt = np.add.reduceat(mask[:done].astype(float), starts)
+            tot = np.add.reduceat(np.where(mask, values[lo:hi], 0.0), starts)
+            cnt = np.add.reduceat(mask.astype(float), starts)
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
 
-        m = len(starts)
-        M["loss"][:m] = per_update(tr_sq, has_tgt)
-        M["correct"][:m] = per_update(tr_c, has_tgt)
-        M["correct_new"][:m] = per_update(tr_c, has_tgt & new)
-    snap(done)
-    res.metrics = {"t": np.arange(n_upd, dtype=float) * bs, "update": np.arange(n_upd), **M}
-    res.trials = {"correct": tr_c, "label": tr_l, "sq_error": tr_sq}
-    if keep_all:
-        res.trials = {"y": tr_y, "target": tr_t, **res.trials}
+        tgt = has_tgt[lo:hi]
+        M["loss"][flushed:upto] = per_update(tr["sq_error"], tgt)
+        M["correct"][flushed:upto] = per_update(tr["correct"], tgt)
+        M["correct_new"][flushed:upto] = per_update(tr["correct"], tgt & new)
+        if on_rows is not None:
+            on_rows({"t": M_t[flushed:upto], "update": M_update[flushed:upto],
+                     **{k: v[flushed:upto] for k, v in M.items()}},
+                    {k: v[lo:hi] for k, v in tr.items()})
+        flushed, last_flush = upto, time.perf_counter()
+
+    snap(0)
+    done_updates = 0                    # updates whose trials are scored and whose test is run
+    try:
+        for u in range(n_upd):
+            i0, i1 = u * bs, min(n, (u + 1) * bs)
+            X, T, L = _batch(task, i0, i1)
+            learner.rate_scale = 1.0 - opts["anneal"] * u / n_upd
+            y = learner.step(X, T)
+            if not np.isfinite(y).all():     # non-finite weights show up in the next output
+                bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
+                           net.depth)
+                res.status = "diverged"
+                res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
+                break
+            tr["label"][i0:i1] = L
+            if keep_all:
+                tr["y"][i0:i1] = y
+            if T is not None:
+                if keep_all:
+                    tr["target"][i0:i1] = T
+                has_tgt[i0:i1] = True
+                tr["sq_error"][i0:i1] = np.sum((T - y) ** 2, axis=1)
+                tr["correct"][i0:i1] = _correct(task, y, T)
+            if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
+                tb = task.test_batch()
+                Xt, Tt = tb[0], tb[1]
+                yt = learner.forward(Xt)[0][-1]
+                M["test_mse"][u] = float(np.mean(np.sum((Tt - yt) ** 2, axis=1)))
+                M["test_correct"][u] = float(np.mean(_correct(task, yt, Tt)))
+            done_updates = u + 1
+            if w_every and done_updates % w_every == 0 and done_updates < n_upd:
+                snap(i1)
+            if progress is not None:
+                progress(done_updates, n_upd)
+            if on_rows is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
+                flush(done_updates)
+    finally:
+        flush(done_updates)             # what is finished reaches on_rows, however the loop ended
+    snap(min(n, done_updates * bs))
+    res.metrics = {"t": M_t, "update": M_update, **M}
+    res.trials = tr
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -218,7 +241,7 @@ def run_learner(cfg, out_path, quiet=False) -> int:
         if not quiet:
             print(f"dendrosim: {rule} learner, writing {out_path}", file=sys.stderr)
         try:
-            res = run(cfg, progress=progress, on_weights=w.weights, on_start=w.plan)
+            res = run(cfg, progress=progress, on_weights=w.weights, on_start=w.plan, on_rows=w.rows)
         except ConfigError as e:
             w.status("failed", str(e))
             print(f"\ndendrosim: config error: {e}", file=sys.stderr)
@@ -233,8 +256,6 @@ def run_learner(cfg, out_path, quiet=False) -> int:
         if show:
             sys.stderr.write("\n")
         m = res.metrics
-        w.metrics(m["t"], {k: v for k, v in m.items() if k != "t"})
-        w.trials(res.trials)
         w.status(res.status, res.message)
         if res.status != "completed":
             print(f"dendrosim: {res.message}; data up to that point kept in {out_path}", file=sys.stderr)
