@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     pl = sub.add_parser("plot", help="plot an output file")
     pl.add_argument("file")
-    pl.add_argument("--what", default="apical",
-                    choices=["apical", "soma", "mismatch", "loss", "weights"])
+    pl.add_argument("--what", default=None, choices=["apical", "soma", "mismatch", "loss", "weights"],
+                    help="figure (default: apical for a run of the engine, loss for a discrete learner's run)")
     pl.add_argument("--layer", type=int, default=None,
                     help="layer to plot (default: the first hidden layer for apical, the output for soma)")
     pl.add_argument("--neurons", default="0:5", help="neuron indices, e.g. 0:5 or 0,3,7")

@@ -296,17 +296,19 @@ def plot_weights(run, axes=None) -> Figure:
     return fig
 
 
-def plot_file(path, what: str = "apical", out=None, layer=None, neurons="0:5", window=None) -> Path:
+def plot_file(path, what: str | None = None, out=None, layer=None, neurons="0:5", window=None) -> Path:
     """Draw figure ``what`` of output file ``path`` to a PNG; returns its path.
 
-    Default output: ``<file stem>_<what>.png`` next to the file. ``window`` ("T0:T1", ms):
-    the part of the run the apical and soma figures show.
+    ``what`` None: "apical" for an engine file, "loss" (the learning curve) for a discrete
+    learner's file, which has no traces. Default output: ``<file stem>_<what>.png`` next to
+    the file. ``window`` ("T0:T1", ms): the part of the run the apical and soma figures show.
     """
-    if what not in WHATS:
+    if what is not None and what not in WHATS:
         raise ConfigError("plot.what", f"must be one of {list(WHATS)}, got {what!r}")
     path = Path(path)
-    out = Path(out) if out else path.with_name(f"{path.stem}_{what}.png")
     with load(path) as run:
+        what = what or ("loss" if run.is_learner else "apical")
+        out = Path(out) if out else path.with_name(f"{path.stem}_{what}.png")
         if what == "apical":
             fig = plot_apical(run, layer=layer, neurons=neurons, window=window)
         elif what == "soma":

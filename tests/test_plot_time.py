@@ -64,6 +64,7 @@ def test_window_spec_and_errors(h5, capsys):
     assert main(["plot", str(h5), "--what", "apical", "--time", "5000:6000"]) == 2
     assert "no samples" in capsys.readouterr().err
     assert main(["plot", str(h5), "--what", "soma", "--time", "0:60", "-o", str(h5.with_suffix(".png"))]) == 0
+    assert main(["plot", str(h5)]) == 0 and h5.with_name(f"{h5.stem}_apical.png").exists()   # the default
 
 
 def test_a_learner_file_is_plotted_in_trials_without_unused_interneurons(tmp_path, capsys):
@@ -83,3 +84,7 @@ def test_a_learner_file_is_plotted_in_trials_without_unused_interneurons(tmp_pat
         np.testing.assert_allclose(drawn["up1"].get_ydata(), np.sqrt((W.reshape(len(t), -1) ** 2).sum(1)))
     assert main(["plot", str(out), "--what", "apical"]) == 2
     assert "discrete learner's file has no traces" in capsys.readouterr().err
+    # without --what a learner's file gets its learning curve: the file's loss against trials
+    assert main(["plot", str(out)]) == 0
+    png = out.with_name("fa_loss.png")
+    assert png.exists() and not out.with_name("fa_apical.png").exists()
