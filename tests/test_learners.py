@@ -646,3 +646,35 @@ def test_interrupted_learner_keeps_every_finished_update(tmp_path, monkeypatch):
         for k in ("t", "loss", "correct", "test_correct"):
             np.testing.assert_array_equal(f[f"metrics/{k}"][:], full.metrics[k][:6], err_msg=k)
         np.testing.assert_array_equal(f["trials/sq_error"][:], full.trials["sq_error"][:48])
+
+
+def test_ip_update_sps_keeps_the_self_predicting_state_while_forward_weights_learn():
+    """[learner] ip_update = "sps" (diagnostic): after updates that move every forward weight,
+    the interneurons still predict the layer above exactly, so without a target the apical
+    potentials of the exact steady state vanish; with the paper's eq. 8 at the same (small)
+    IP rate they do not. IP equals c W_up of the layer above (network.sps_ip_factor)."""
+    from dendrosim.learners.runner import _batch
+    from dendrosim.network import sps_ip_factor
+    base = {"network": {"sizes": [6, 5, 4, 3], "transfer": "logistic", "bias": True},
+            "plasticity": {"eta_up": [0.5, 0.5, 0.5], "eta_IP": [0.01, 0.01], "eta_PI": [0.0, 0.0],
+                           "eta_down": [0.0, 0.0]},
+            "init": {"self_predicting": True, "scale": 0.5, "seed": 3},
+            "task": {"kind": "teacher_student", "n_patterns": 40, "teacher_sizes": [6, 4, 3]},
+            "learner": {"rule": "dendritic", "batch_size": 4, "steady": "exact"}}
+    apical = {}
+    for ip in ("sps", "explicit"):
+        cfg = config.from_dict({**base, "learner": {**base["learner"], "ip_update": ip}})
+        opts, net, task, learner = setup(cfg)
+        up0 = net.w("up2").copy()
+        for u in range(10):
+            X, T, _ = _batch(task, 4 * u, 4 * u + 4)
+            learner.step(X, T)
+        assert not np.allclose(net.w("up2"), up0)
+        st = steady.solve(net, learner.circ, X, None, "exact", 1e-12, 2000)
+        apical[ip] = max(float(np.abs(st.vA[k]).max()) for k in (1, 2))
+        if ip == "sps":
+            c = learner.circ
+            for k in (1, 2):
+                f = sps_ip_factor(c.g_l, c.g_B, c.g_D, c.g_A if k + 1 < 3 else 0.0)
+                np.testing.assert_allclose(net.w(f"IP{k}"), f * net.w(f"up{k + 1}"), rtol=1e-15)
+    assert apical["sps"] < 1e-9 < 1e-4 < apical["explicit"], apical

@@ -50,9 +50,11 @@ KEYS = {
     "exposures": (1, int, "dendritic: weight updates per mini-batch, each of 1/exposures of the rate and "
                           "each at the steady state of the updated weights (R-phll's n_exposures; the "
                           "pattern held while plasticity runs, as in the continuous engine)"),
-    "ip_update": ("explicit", ("explicit", "implicit"),
-                  "dendritic: the IP rule (eq. 8) as one explicit step per update (the paper's) or a "
-                  "linearly implicit one (backward Euler: stable at any rate, equal to first order)"),
+    "ip_update": ("explicit", ("explicit", "implicit", "sps"),
+                  "dendritic: the IP rule (eq. 8) as one explicit step per update (the paper's), a "
+                  "linearly implicit one (backward Euler: stable at any rate, equal to first order), or "
+                  "\"sps\": no IP rule, IP set to the self-predicting value c W_up of the layer above after "
+                  "every update (a diagnostic of perfect interneuron tracking, not the paper's circuit)"),
     "bias_rate": (1.0, float, "dendritic: rate of the learnable thresholds (b_up, and b_IP that tracks them) "
                               "as a fraction of their layer's weight rate"),
     "anneal": (0.0, float, "learning rates fall linearly over the run by this fraction: the update u of U "

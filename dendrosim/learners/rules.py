@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..network import sps_ip_factor
 from . import steady
 
 RULES = ("bp", "fa", "fa_ex", "elm", "wp", "dendritic")
@@ -300,15 +301,32 @@ class Dendritic(Learner):
         o = self.o
         n = o["exposures"]
         rates = {name: r * o["duration"] * self.rate_scale / n for name, r in self.rates.items()}
+        ip_update = o["ip_update"]
+        if ip_update == "sps":              # the interneurons follow by construction, not by eq. 8
+            rates = {name: r for name, r in rates.items() if not name.removeprefix("b_").startswith("IP")}
+            ip_update = "explicit"
         for i in range(n):
             st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
             if i == 0:
                 # the prediction scored before the update: the free output (no teacher); in the
                 # self-predicting state that is the attenuated feedforward output (the upward sweep)
                 y = st.u[-1].copy() if target is None else st.out_ff
-            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W, o["ip_update"])
+            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W, ip_update)
+            if o["ip_update"] == "sps":
+                self._interneurons_to_sps()
         self.last_state = st
         return y
+
+    def _interneurons_to_sps(self):
+        """IP_k = c_k W_up{k+1} (and the thresholds likewise), c_k of network.sps_ip_factor: the
+        self-predicting state's interneurons for the current forward weights ([learner] ip_update
+        = "sps", a diagnostic of perfect tracking; the paper's interneurons learn by eq. 8)."""
+        c, W = self.circ, self.W
+        for k in range(1, self.N):
+            f = sps_ip_factor(c.g_l, c.g_B, c.g_D, c.g_A if k + 1 < self.N else 0.0)
+            np.multiply(W.up[k + 1], f, out=W.IP[k])
+            if W.b_IP[k] is not None:
+                np.multiply(W.b_up[k + 1], f, out=W.b_IP[k])
 
 
 CLASSES = {"bp": BP, "fa": FA, "fa_ex": FAEx, "elm": ELM, "wp": WP, "dendritic": Dendritic}
