@@ -301,18 +301,18 @@ class Dendritic(Learner):
         o = self.o
         n = o["exposures"]
         rates = {name: r * o["duration"] * self.rate_scale / n for name, r in self.rates.items()}
-        ip_update = o["ip_update"]
-        if ip_update == "sps":              # the interneurons follow by construction, not by eq. 8
+        sps = o["ip_update"] == "sps"       # the interneurons follow by construction, not by eq. 8
+        if sps:
             rates = {name: r for name, r in rates.items() if not name.removeprefix("b_").startswith("IP")}
-            ip_update = "explicit"
         for i in range(n):
             st = steady.solve(self.net, self.circ, x, target, o["steady"], o["tol"], o["max_iter"], self.W)
             if i == 0:
                 # the prediction scored before the update: the free output (no teacher); in the
                 # self-predicting state that is the attenuated feedforward output (the upward sweep)
                 y = st.u[-1].copy() if target is None else st.out_ff
-            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W, ip_update)
-            if o["ip_update"] == "sps":
+            steady.apply_plasticity(st, self.net, self.circ, rates, o["reduce"], self.W,
+                                    "explicit" if sps else o["ip_update"])
+            if sps:
                 self._interneurons_to_sps()
         self.last_state = st
         return y
