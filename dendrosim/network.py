@@ -66,7 +66,7 @@ class Layout:
         return len(self.sizes) - 1
 
     @classmethod
-    def build(cls, sizes, transfers, bias=False, traces=True) -> "Layout":
+    def build(cls, sizes, transfers, bias=False, traces=True) -> Layout:
         sizes = tuple(int(s) for s in sizes)
         N = len(sizes) - 1
         lay = np.full((N + 1, L_COLS), -1, dtype=np.int64)
@@ -254,7 +254,7 @@ class Network:
         o = int(self.layout.lay[0, L_UP_U])
         return self.y[o:o + self.sizes[0]]
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         return Network(self.layout, self.dtype, self.y.copy())
 
 

@@ -300,7 +300,8 @@ class Simulation:
         st, ws, rc = self.state, self.ws, self.cfg.record
         return (self.net.y, x, tgt, has, n, st.step, self.lag_steps - done_in_seg, self.integ, self.dt,
                 self.layout.lay, self.lp, self.fp, self.ip, st.rng, self.rec_src, rc.every,
-                rc.mode == "mean", buf, st.rec_acc, ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"], ws["pw"])
+                rc.mode == "mean", buf, st.rec_acc, ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"],
+                ws["pw"])
 
     def _after_block(self, sink, step0, n_done, status, n_rec, buf, progress):
         """Flush recorded rows, advance the clock, snapshot weights, check for divergence."""

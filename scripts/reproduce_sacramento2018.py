@@ -190,7 +190,7 @@ def fig2(out: Path, runs: Path, quick=False, n_patterns=None, n_seeds=None):
         ("seeds where the microcircuit ends below the shallow learner", "-", f"{better} of {len(both)}",
          f"{len(seeds) - len(both)} of {len(seeds)} seeds did not complete (diverged or failed)"
          if len(both) < len(seeds) else f"{n:,} patterns of 100 ms each"),
-        ("apical norm, start -> end (seed {})".format(seeds[0]), "decays (Fig. S1)",
+        (f"apical norm, start -> end (seed {seeds[0]})", "decays (Fig. S1)",
          f"{r['apical'][0]:.3f} -> {np.mean(r['apical'][-50:]):.3f}", "mean of last 50 patterns"),
         ("interneuron mismatch, start -> end", "decays", f"{r['mismatch'][0]:.3f} -> {np.mean(r['mismatch'][-50:]):.4f}",
          ""),

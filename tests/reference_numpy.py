@@ -159,7 +159,8 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         if 'b_up%d' % k in W:
             vB[k] = vB[k] + W['b_up%d' % k]  # learnable threshold: bias input fixed at 1 (sec. 3.4)
     for k in range(1, N):
-        vA[k] = W['down%d' % k] @ r[k + 1] + W['PI%d' % k] @ rI[k]  # eq. 4: v^P_{A,k} = W^PP_{k,k+1} r_{k+1} + W^PI_{k,k} r^I_k
+        # eq. 4: v^P_{A,k} = W^PP_{k,k+1} r_{k+1} + W^PI_{k,k} r^I_k
+        vA[k] = W['down%d' % k] @ r[k + 1] + W['PI%d' % k] @ rI[k]
         vI[k] = W['IP%d' % k] @ r[k]  # eq. 5: v^I_k = W^IP_{k,k} r_k
         if 'b_IP%d' % k in W:
             vI[k] = vI[k] + W['b_IP%d' % k]  # interneuron bias (spec 2.3, "bias column of W^IP")

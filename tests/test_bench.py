@@ -26,7 +26,8 @@ def test_hand_loop_follows_the_engine():
                       W["PI1"], D["PI1"], x, np.array([1, 2, 3, 4], dtype=np.uint64), 0.1, 20.0, tau_w, 0.0)
         np.testing.assert_allclose(u, sim.net.y[:11], rtol=1e-9, atol=1e-12)
         for n in ("up1", "up2", "IP1", "PI1"):
-            assert np.abs(W[n] - Simulation(config.from_dict(d)).net.w(n)).max() > 1e-7   # learned: >1000x the tolerance below
+            # learned: >1000x the tolerance below
+            assert np.abs(W[n] - Simulation(config.from_dict(d)).net.w(n)).max() > 1e-7
             np.testing.assert_allclose(W[n], sim.net.w(n), rtol=1e-9, atol=1e-12)
 
 

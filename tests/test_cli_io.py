@@ -89,7 +89,7 @@ def same_data(a_path, b_path):
     with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
         for g in ("traces", "weights", "metrics"):
             names = []
-            a[g].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            a[g].visititems(lambda n, o, names=names: names.append(n) if isinstance(o, h5py.Dataset) else None)
             for n in names:
                 x, y = a[g][n][()], b[g][n][()]
                 assert x.shape == y.shape, f"{g}/{n}"
@@ -199,7 +199,7 @@ def test_live_reader_sees_consistent_prefix(tmp_path, long_cfg):
     with load(out) as run:
         t_all, v_all = run.trace("layer1/v_A")
         mt_all, m_all = run.metric("apical_norm")
-        for t, v, mt, m in seen:
+        for t, v, _mt, m in seen:
             np.testing.assert_array_equal(t, t_all[:t.shape[0]])
             np.testing.assert_array_equal(v, v_all[:v.shape[0]])
             np.testing.assert_array_equal(m, m_all[:m.shape[0]])

@@ -95,7 +95,7 @@ def test_threaded_sweeps_are_bit_identical_to_serial(dtype):
 def test_z_blocks_follow_y_order(sizes):
     """The fused kernel reads v_B / v_I and the rates of all neurons as two blocks of z in the
     neuron order of y (one loop each); every z slot belongs to exactly one variable."""
-    from dendrosim.network import (L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, Z_INPUT_COL,
+    from dendrosim.network import (L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, Z_INPUT_COL,
                                    Z_TARGET_COL, Layout)
     lay = Layout.build(sizes, ["soft_relu"] * (len(sizes) - 1)).lay
     N, n = len(sizes) - 1, lay[0, L_UP_U]

@@ -321,8 +321,8 @@ def test_info_summarises(tmp_path):
     from dendrosim.io import info
     run_to_file(small_cfg(n=3), tmp_path / "a.h5")
     text = info(tmp_path / "a.h5")
-    for needle in ("completed", "sizes [5, 4, 3]", "/traces/layer1/v_A", "(101, 4)", "simulated 30.0 ms of 30.0 ms (100.0 %), 3 of 3 patterns",
-                   "apical_norm", "loss"):
+    for needle in ("completed", "sizes [5, 4, 3]", "/traces/layer1/v_A", "(101, 4)",
+                   "simulated 30.0 ms of 30.0 ms (100.0 %), 3 of 3 patterns", "apical_norm", "loss"):
         assert needle in text, needle
 
 

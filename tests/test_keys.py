@@ -2,7 +2,6 @@
 
 import tomllib
 
-import pytest
 
 from dendrosim import config
 from dendrosim.keys import render, sections

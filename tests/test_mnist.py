@@ -159,7 +159,7 @@ def _np_free_steady_state_error(w, c, X, labels, tol=1e-13, max_iter=10_000):
     sig = lambda u: 1.0 / (1.0 + np.exp(-u))          # noqa: E731
     vB1 = X @ w["up1"].T + w["b_up1"]
     u1 = np.zeros_like(vB1)
-    for it in range(max_iter):
+    for _ in range(max_iter):
         r1 = sig(u1)
         u2 = c.g_B * (r1 @ w["up2"].T + w["b_up2"]) / (c.g_l + c.g_B)
         uI = (c.g_D * (r1 @ w["IP1"].T + w["b_IP1"]) + c.g_som * u2) / (c.g_l + c.g_D + c.g_som)

@@ -52,9 +52,9 @@ def same_data(a_path, b_path):
         assert a.attrs["config"] == b.attrs["config"]
         for g in ("traces", "weights", "metrics"):
             names = []
-            a[g].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            a[g].visititems(lambda n, o, names=names: names.append(n) if isinstance(o, h5py.Dataset) else None)
             other = []
-            b[g].visititems(lambda n, o: other.append(n) if isinstance(o, h5py.Dataset) else None)
+            b[g].visititems(lambda n, o, other=other: other.append(n) if isinstance(o, h5py.Dataset) else None)
             assert sorted(names) == sorted(other), g
             assert names, g
             for n in names:

@@ -397,7 +397,8 @@ def run_block_duo(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     att_n = _attenuation(lay, fp, pw.shape[1])
     _run_sides(lo_hi, y, x, tgt, has_tgt, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, rng,
                rec_src, b["rec_own"], rec_every, rec_mean, rec_buf, rec_acc, z, b["owner"], b["yp"], b["zp"],
-               b["dup"], b["workp"], one, b["pwp"], code, att_n, b["rnewp"], b["ring"], b["noise"], b["rng_ring"], b["flags"],
+               b["dup"], b["workp"], one, b["pwp"], code, att_n, b["rnewp"], b["ring"], b["noise"], b["rng_ring"],
+               b["flags"],
                b["res"])
     return _finish(rng, b["rng_save"], b["res"])
 
@@ -465,7 +466,7 @@ class KernelChoice:
     _last: dict = {}          # network key -> the choice of the latest run of it (this process)
 
     @classmethod
-    def resume(cls, key, allowed: bool = True) -> "KernelChoice":
+    def resume(cls, key, allowed: bool = True) -> KernelChoice:
         """A choice for a new run of the network ``key`` (any hashable that identifies its
         shape and settings), starting from a copy of the state the latest run of it left."""
         c = cls(allowed)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import h5py
@@ -91,7 +91,7 @@ def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n
         "n_patterns": int(n_patterns),
         "status": "running",
         "message": "",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "swmr": bool(swmr),
         "versions": " ".join(f"{k}={v}" for k, v in versions.items()),
     })

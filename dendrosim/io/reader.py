@@ -88,7 +88,7 @@ class Run:
         self.metrics = _Group(self, "metrics", ("t",))
 
     # -- lifecycle ------------------------------------------------------------------
-    def refresh(self) -> "Run":
+    def refresh(self) -> Run:
         """Reopen the file to see what a running writer has flushed since."""
         self._f.close()
         self._f = open_read(self.path)

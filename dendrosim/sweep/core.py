@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from .. import config as config_mod
@@ -259,7 +259,7 @@ def point_record(point: grid_mod.Point) -> dict:
 
 def write_index(out_dir: Path, header: dict, records: list[dict]) -> None:
     """``sweep.json`` (everything) and ``index.csv`` (one row per point), replaced atomically."""
-    doc = dict(header, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = dict(header, updated=datetime.now(UTC).isoformat(timespec="seconds"),
                counts=_counts(records), points=records)
     tmp = out_dir / (INDEX_JSON + ".tmp")
     tmp.write_text(json.dumps(_clean(doc), indent=1))

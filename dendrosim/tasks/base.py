@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import ConfigError
 
-TASKS: dict[str, type["Task"]] = {}
+TASKS: dict[str, type[Task]] = {}
 
 
 def register(cls):

@@ -57,7 +57,7 @@ class TeacherStudent(Task):
     def teacher_voltage(self, X):
         """u_trgt = k_N W_N phi(... phi(k_1 W_1 x)) (pre-activation of the teacher's output)."""
         r = np.atleast_2d(X)
-        for k, (W, g) in enumerate(zip(self.W, self.gains)):
+        for W, g in zip(self.W, self.gains):
             u = g * r @ W.T
             r = phi_np(u, self.transfer)
         return u
