@@ -61,17 +61,15 @@ def bench_config(sizes, dtype, tau_w, n_steps, pattern_steps=1000):
 
 def engine_steps_per_second(sizes, dtype, tau_w, seconds=1.0, threads=None):
     """Euler steps per second of the compiled engine (compile excluded). ``threads``: the
-    engine's thread count (default: numba's, i.e. two threads for one small network where
-    that is faster, engine.duo); 1 gives the serial kernel."""
+    engine's thread count (default: numba's, which sweeps large matrices on several threads;
+    small networks run the serial kernel either way); 1 gives the serial kernel."""
     def make(n):
         sim = Simulation(bench_config(sizes, dtype, tau_w, n))
         if threads is not None:
             sim.ip[I_THREADS] = threads
         return sim
 
-    warm = make(2000)              # warm up / compile, the two-thread kernel too
-    warm.allow_two_threads()
-    warm.run(MemorySink())
+    make(2000).run(MemorySink())   # warm up / compile
     n = 1000
     while True:
         sim = make(n)
@@ -187,9 +185,8 @@ def bytes_per_step(sizes, dtype, tau_w):
 
 def ensemble_speedup(n_seeds=64, n_patterns=20, sizes=(30, 20, 10)):
     """Wall time of 64 separate runs (one after another, same process) with the engine's
-    default threads (two for one small network where that is faster, engine.duo) and with one
-    thread each, and of one ensemble call; each the best of ROUNDS interleaved measurements.
-    Returns (separate, separate on one thread, together) in seconds."""
+    default threads and with one thread each, and of one ensemble call; each the best of
+    ROUNDS interleaved measurements. Returns (separate, separate on one thread, together) in seconds."""
     from .ensemble import Ensemble
     cfg = bench_config(sizes, "float64", 30.0, n_patterns * 1000)
     Ensemble(bench_config(sizes, "float64", 30.0, 1000), range(2)).run([MemorySink(), MemorySink()])

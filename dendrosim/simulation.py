@@ -22,15 +22,13 @@ import numba
 import numpy as np
 
 from . import config as config_mod
-from .engine import duo
-from .engine.duo import STATUS_RERUN, run_block_duo
 from .engine.fused import run_block_euler, threads_arg
-from .engine.loop import STATUS_DIVERGED, _noisy_count, pattern_metrics, run_block, sample_now, workspace
+from .engine.loop import STATUS_DIVERGED, pattern_metrics, run_block, sample_now, workspace
 from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
 from .learners.steady import is_convex
-from .network import L_UP_U, Layout, Network, init_random, set_self_predicting
+from .network import Layout, Network, init_random, set_self_predicting
 from .tasks import make_task
 
 
@@ -128,12 +126,6 @@ class Simulation:
         self.integ = INTEGRATOR_CODES[s.integrator]
         self._kernel = run_block_euler if (fused and self.integ == 0) else run_block
         self._threads_for = None       # (ip[I_THREADS], threads_arg) of the last block
-        self._duo_for = None           # (ip[I_THREADS], duo arguments or ()) of the last block
-        # the two-thread kernel: allowed once compiled or worth compiling; timings carried over
-        # from the latest run of the same network in this process (duo.KernelChoice.resume)
-        self._choice = duo.KernelChoice.resume((self.layout.lay.tobytes(), self.dtype.str, self.ip.tobytes(),
-                                                self.fp.tobytes(), (self.lp != 0).tobytes()), allowed=False)
-        self._duo_compiled = None
         self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
         self.total_steps = self.task.total_steps
         self._target_buf = np.zeros(self.layout.sizes[-1], dtype=self.dtype)
@@ -255,46 +247,9 @@ class Simulation:
             self._threads_for = (n, threads_arg(self.layout, self.ip))
         return self._threads_for[1]
 
-    def allow_two_threads(self) -> None:
-        """Let this run use, and so compile, the two-thread kernel (engine.duo) from its first
-        block: by default a run waits until it is cached or the rest of the run would repay
-        compiling it (duo.COMPILE_PAYBACK_S). For benchmarks, which exclude compile time."""
-        self._choice.allowed = True
-
     def _run_kernel(self, args):
-        """One block: on two threads (engine.duo) where that applies and has been the faster
-        (duo.KernelChoice; the results are the same bits), else the chosen kernel."""
-        duo_args = self._duo()
-        if duo_args and not self._choice.allowed:
-            if self._duo_compiled is None:             # looked up once: a glob of the cache folders
-                self._duo_compiled = self._choice.allowed = duo.compiled()
-            self._choice.allow_if_worth_it(self.total_steps - self.state.step)
-        if duo_args and self._choice.use_duo():
-            t = time.perf_counter()
-            out = run_block_duo(*args, *duo_args)
-            if out[1] != STATUS_RERUN:
-                self._choice.record(True, out[0], time.perf_counter() - t)
-                return out
-            self._choice.handshake_failed()     # not side by side: serial now, tried again later
-        t = time.perf_counter()
-        out = self._kernel(*args, *self._threads())
-        if duo_args:
-            self._choice.record(False, out[0], time.perf_counter() - t)
-        return out
-
-    def _duo(self) -> tuple:
-        """(lo_hi, buffers) of :func:`~.engine.duo.run_block_duo` when a block can run on two
-        threads, else (). Kept between blocks while ``ip[I_THREADS]`` does not change."""
-        n = int(self.ip[I_THREADS])
-        if self._duo_for is None or self._duo_for[0] != n:
-            args = ()
-            if self._kernel is run_block_euler and duo.supported(self.layout, self.lp, self.ip, self.fp, self.integ):
-                a = duo.split(self.layout, self.lp, self.ip, self.fp)
-                lo_hi = np.array([0, a, self.layout.lay[0, L_UP_U]], dtype=np.int64)
-                args = (lo_hi, duo.buffers(self.layout, self.net.y.dtype, _noisy_count(self.layout.lay, self.ip), a,
-                                           self.rec_src))
-            self._duo_for = (n, args)
-        return self._duo_for[1]
+        """One block of the chosen kernel; returns (steps done, status, recorded rows)."""
+        return self._kernel(*args, *self._threads())
 
     def _kernel_args(self, x, tgt, has, n, done_in_seg, buf):
         st, ws, rc = self.state, self.ws, self.cfg.record

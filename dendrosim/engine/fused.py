@@ -97,9 +97,7 @@ def _matrix_pass_serial(y, wo, n_post, n_pre, err, eo, old, new, po, eta, dt, in
     """out[oo:oo+n_post] (+)= W(t+1) new[po:po+n_pre], updating W (and its trace) with
     eta err old[po:]^T first, on this thread. The kernel's serial specialisation calls this one
     directly: a call that may start threads, even one never taken, costs ~7 % of a 30-20-10
-    step (an inlined helper choosing between the two was not pruned and gave it back). The
-    two-thread kernel (:mod:`.duo`) calls it too, for its own rows, so that both sum each row
-    with the same machine code."""
+    step (an inlined helper choosing between the two was not pruned and gave it back)."""
     learn = plastic and eta != 0.0
     _rows(y, wo, wo + n_w, 0, n_post, n_pre, err, eo, old, new, po, out, oo, dt * eta, dt * inv_tau_w, learn,
           traces_on, add)

@@ -49,7 +49,7 @@ def record_step(y, z, n_y, rec_src, rec_own, t, s, every, mean, buf, acc, n_rec,
 
     Variable j is y[i] or z[i - n_y] with i = rec_src[j] * stride + lane (``stride`` LANES and
     a lane for the lane-interleaved states of engine.lanes, else 1 and 0). Only the variables
-    with rec_own[j] == t are touched (each thread of engine.duo records its own); t < 0: all."""
+    with rec_own[j] == t are touched (a kernel whose threads record their own); t < 0: all."""
     if not mean:
         if s % every != 0:
             return n_rec

@@ -192,8 +192,7 @@ def _span(lo, hi, o, n):
 def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
     """du/dt of the pyramidal somata and interneurons whose y index is in [lo, hi) (eqs. 1-2)
     into ``out`` at the y offsets, from the state ``y`` and its dendritic potentials ``z``. An
-    interneuron reads the soma of its pyramidal partner, which may lie outside the range (the
-    two-thread kernel, :mod:`.duo`, gives each thread a range).
+    interneuron reads the soma of its pyramidal partner, which may lie outside the range.
 
     Offsets are read into locals before each loop and used unsigned: numba tells LLVM
     nothing about aliasing, so a ``lay[...]`` read inside a loop that stores to ``out``
