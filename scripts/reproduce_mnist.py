@@ -251,7 +251,7 @@ NOTES = """Notes
   = 4, each at the steady state of the updated weights) lift the tracking cap 4-fold and learn
   faster (2.30 % vs 2.98 % on validation after 3 epochs) but reach the same plateau: 2.26 % on
   the test set after 80 epochs with a training error of 0.07 %, frozen hidden1 -> hidden2 2.23 %.
-  Seeds (session 7, 80 epochs, test set): microcircuit 2.30 / 2.21 / 2.32 % (seeds 0 / 1 / 2,
+  Seeds (80 epochs, test set): microcircuit 2.30 / 2.21 / 2.32 % (seeds 0 / 1 / 2,
   mean 2.28 %), frozen hidden1 -> hidden2 2.16 / 2.10 / 2.02 % (mean 2.09 %, paper 2.11 %): the
   gap to the frozen row holds on every seed; the seed spread (~0.1 %) is below the test set's
   standard error (~0.15 %). The IP rule as a linearly implicit step ([learner] ip_update =

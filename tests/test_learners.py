@@ -438,8 +438,8 @@ def test_bad_learner_keys_name_the_key(key, value):
 
 
 def test_run_learner_writes_the_engine_layout(tmp_path):
-    """The HDF5 file of :func:`run_learner`: the engine's attributes and layout (DESIGN.md
-    sec. 5), and its metrics, weight snapshots and per-trial scores bit-equal to the in-memory
+    """The HDF5 file of :func:`run_learner`: the engine's attributes and layout
+    (docs/hdf5_layout.md), and its metrics, weight snapshots and per-trial scores bit-equal to the in-memory
     :func:`~dendrosim.learners.runner.run` of the same config (the reference)."""
     import dendrosim
     from dendrosim.learners import run

@@ -108,7 +108,7 @@ def test_shuffling_per_epoch_is_a_reproducible_permutation():
 # The one-epoch subset run: the microcircuit of fig3_mnist.toml (dendritic rule at the steady
 # state, fixed random top-down and PI weights, IP tracking) on 784-500-10 with mini-batches of 2
 # and rates that fall linearly to 0 over the epoch ([learner] anneal = 1). Rates from a random
-# search on the 5,000 validation images (mean of seeds 0-3, then 0-7; sessions 3-4):
+# search on the 5,000 validation images (mean of seeds 0-3, then 0-7):
 #   784-100-10, [30, 0.15] / IP 0.2, constant rates (the setting before):   validation 8.7 %, test 10.7 %
 #   best of 203 random and grid settings (hidden 100-800, init scale 0.03-0.5, eta_1 5-250,
 #   eta_2 0.005-0.5, batch 1/2/5, g_A = g_som 0.5/0.8), constant rates: 784-500-10, scale 0.081,

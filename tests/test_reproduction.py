@@ -70,7 +70,7 @@ def test_fig2_microcircuit_beats_shallow_learner():
 def test_test_error_is_nan_where_the_steady_state_is_not_found():
     """A circuit whose steady state the solver cannot reach (a strong positive loop hidden ->
     output -> apical) gets a NaN test error and a warning, not a failed run: seed 1 of Fig. 2
-    stopped this way after 57,800 of 80,000 patterns (session 10)."""
+    stopped this way after 57,800 of 80,000 patterns."""
     import pytest
     from dendrosim.learners.steady import Circuit, NoFixedPoint, solve
     cfg = config.load(MODELS / "fig2_teacher_student.toml",

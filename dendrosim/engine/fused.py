@@ -1,7 +1,7 @@
 """Fused forward-Euler block loop: one pass over each weight matrix per step.
 
 Explicit Euler allows the rank-1 plasticity update of step t and the mat-vec of
-step t+1 to share one read of W (DESIGN.md sec. 3): for row i,
+step t+1 to share one read of W: for row i,
 
     W_ij <- W_ij + dt eta e_i(t) pre_j(t)        (eqs. 7-10, or via the tau_w trace)
     v_i(t+1) = sum_j W_ij pre_j(t+1)             (eqs. 3-5)
