@@ -22,7 +22,8 @@ import os
 from pathlib import Path
 
 _PKG = Path(os.path.abspath(__file__)).parent
-SOURCES = ["vecmath.py", "transfer.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
+SOURCES = ["vecmath.py", "model/transfer.py", "model/soma.py", "model/dendrites.py", "model/plasticity.py",
+           "model/noise.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
            "engine/rhs.py", "engine/integrators.py", "engine/loop.py", "engine/fused.py", "engine/simd.py",
            "engine/lanes.py", "bench_floor.py"]
 _STAMP = _PKG / "__pycache__" / "jit_sources_v2.sha256"   # v2: purge (v1 touched, which numba 0.68 ignores)

@@ -25,7 +25,7 @@ from .bench_compare import table
 from .bench_floor import floor_steps_per_second
 from .engine.params import I_THREADS
 from .simulation import MemorySink, Simulation
-from .transfer import phi_np
+from .model.transfer import phi_np
 
 WORKLOADS = [
     # name, sizes, dtype, tau_w, quick

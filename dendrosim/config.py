@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .transfer import TRANSFER_CODES
+from .model.transfer import TRANSFER_CODES
 
 
 class ConfigError(ValueError):

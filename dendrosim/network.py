@@ -30,7 +30,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .transfer import TRANSFER_CODES
+from .model.transfer import TRANSFER_CODES
 
 # Columns of the integer layout table ``lay`` (one row per layer k = 0..N).
 L_N, L_UP_U, L_UI, L_W_UP, L_B_UP, L_W_DOWN, L_W_IP, L_B_IP, L_W_PI = range(9)

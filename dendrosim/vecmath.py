@@ -23,7 +23,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01       # fdlibm's split of ln 2: hi has 21 trailing zero bits
@@ -145,3 +145,18 @@ def logistic(u):
     e = _exp_nonpos(-u if u >= 0.0 else u)
     s = np.divide(1.0, 1.0 + e)
     return s if u >= 0.0 else e * s
+
+
+def madd(a, b, c):
+    """a * b + c. For numbers the two IEEE operations in that order (the caller's fastmath
+    flags apply); for the SIMD vectors of :mod:`dendrosim.engine.simd` one fused
+    multiply-add per lane (that module adds the overload). The equations of
+    :mod:`dendrosim.model` are written with it so that scalar and SIMD kernels share them."""
+    return a * b + c
+
+
+@overload(madd, inline="always")
+def _madd(a, b, c):
+    if isinstance(a, types.Number) and isinstance(b, types.Number) and isinstance(c, types.Number):
+        return lambda a, b, c: a * b + c
+    return None

@@ -7,7 +7,7 @@ import pytest
 from dendrosim import config
 from dendrosim.network import Network, sps_ip_factor
 from dendrosim.simulation import MemorySink, Simulation
-from dendrosim.transfer import phi_inv_np, phi_np
+from dendrosim.model.transfer import phi_inv_np, phi_np
 
 from .helpers import engine_rhs, make_cfg, random_state
 from .reference_numpy import phi as reference_phi

@@ -13,12 +13,14 @@ equals :func:`dendrosim.engine.loop.run_block` with ``integ = 0`` up to rounding
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from numba import njit, prange
 
+from ..model.dendrites import attenuation_basal, attenuation_interneuron, synaptic_term
+from ..model.noise import noise_scale
+from ..model.plasticity import post_apical, post_rate_error, trace_step, weight_step
+from ..model.soma import dr0_input
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
                        L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
 from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, record_step
@@ -61,21 +63,21 @@ def _rows(y, wo, do, i0, i1, n_pre, err, eo, old, new, po, out, oo, c1, c2, lear
             for jj in range(n_pre):
                 j = np.uint64(jj)
                 d = y[bd + j]
-                w = y[b + j] + c1 * d
+                w = weight_step(y[b + j], c1, d)
                 y[b + j] = w
-                y[bd + j] = d + c2 * (e_i * old[po + j] - d)
-                acc += w * new[po + j]
+                y[bd + j] = trace_step(d, e_i * old[po + j], c2)
+                acc = synaptic_term(acc, w, new[po + j])
         elif learn:
             ce = c1 * err[eo + i]
             for jj in range(n_pre):
                 j = np.uint64(jj)
-                w = y[b + j] + ce * old[po + j]
+                w = weight_step(y[b + j], ce, old[po + j])
                 y[b + j] = w
-                acc += w * new[po + j]
+                acc = synaptic_term(acc, w, new[po + j])
         else:
             for jj in range(n_pre):
                 j = np.uint64(jj)
-                acc += y[b + j] * new[po + j]
+                acc = synaptic_term(acc, y[b + j], new[po + j])
         out[oo + i] = out[oo + i] + acc if add else acc
 
 
@@ -133,10 +135,10 @@ def _bias_pass(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, o
         if learn:
             if traces_on:
                 d = y[bo + n_w + i]
-                y[bo + i] += dt * eta * d
-                y[bo + n_w + i] = d + dt * inv_tau_w * (err[eo + i] - d)
+                y[bo + i] = weight_step(y[bo + i], dt * eta, d)
+                y[bo + n_w + i] = trace_step(d, err[eo + i], dt * inv_tau_w)
             else:
-                y[bo + i] += dt * eta * err[eo + i]
+                y[bo + i] = weight_step(y[bo + i], dt * eta, err[eo + i])
         out[oo + i] += y[bo + i]
 
 
@@ -149,9 +151,9 @@ def _attenuation(lay, fp, n_pad):
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     att = np.zeros(n_pad, dtype=np.float64)
-    aI = 1.0 * (g_D / (g_l + g_D))
+    aI = 1.0 * attenuation_interneuron(g_l, g_D)
     for k in range(1, N + 1):
-        a = 1.0 * (g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A)))
+        a = 1.0 * attenuation_basal(g_l, g_B, g_A if k < N else 0.0 * g_A)
         for i in range(lay[k, L_N]):
             att[lay[k, L_UP_U] + i] = a
         if k < N:
@@ -177,7 +179,7 @@ def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, j0, j
     for jj in range(n):
         j = a + np.uint64(jj)
         e[v + j] = p_out[j]                      # rounded to the state dtype first
-        e[v + j] = z[r + j] - e[v + j]
+        e[v + j] = post_rate_error(z[r + j], e[v + j])
 
 
 @njit(cache=True, inline="always")
@@ -248,7 +250,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     dtv = fp[F_DT]                           # dt in the state dtype
     inv_tau_w = one[0] / fp[F_TAU_W] if traces_on else one[0] - one[0]
     sigma = fp[F_SIGMA]
-    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
+    scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
     n_neurons = lay[0, L_UP_U]
     n0 = lay[0, L_N]
@@ -304,7 +306,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                         va = np.uint64(vao)
                         for ii in range(nk):
                             i = np.uint64(ii)
-                            e_pi[va + i] = -z[va + i]
+                            e_pi[va + i] = post_apical(z[va + i])
                     if lp[k, P_ETA_DOWN] != 0.0:
                         phi_span(e_dn, vao, z, ro, True, v_td, vao, nk, 1.0, k, lay, lp, nth)
         # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
@@ -314,7 +316,7 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         if tau_in_on:
             for jj in range(n0):
                 j = np.uint64(jj)
-                y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
+                y[uy0 + j] += dt * dr0_input(x[j], y[uy0 + j], tau_in)
         if sigma != 0.0:
             add_normals(y, n_noisy, scale, rng)
         if not _neurons_finite(y, n_neurons):

@@ -25,15 +25,19 @@ from numba import njit
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
                        L_W_IP, L_W_PI, L_W_UP)
-from ..transfer import phi
+from ..model.dendrites import synaptic_term
+from ..model.noise import noise_scale
+from ..model.plasticity import post_apical, post_rate_error, trace_step, weight_step
+from ..model.soma import dr0_input, nudging_current
+from ..model.transfer import phi_block
 from .fused import _attenuation, _copy_block, _input_rates, _matrix_pass_serial
 from .loop import _noisy_count, record_step
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
-from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, nudging_current, phi_batch_setup, somatic_derivatives
+from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, phi_batch_setup, somatic_derivatives
 from .rng import add_normals_lanes
-from .simd import LANES, vadd, vfma, vlane, vload, vmul, vsplat, vstore, vsub, vzero
+from .simd import LANES, vadd, vlane, vload, vsplat, vstore, vzero
 
 L = LANES
 
@@ -83,18 +87,18 @@ def _widen(row, out):
 @njit(cache=True, inline="always")
 def _weight(y, b, bd, mode, C1, C2, e, ce, old, new, acc):
     """One weight of every lane (at y[b:b+LANES], its trace at y[bd:]): the update of eqs. 7-10
-    (``mode`` 2: via the tau_w trace, 1: directly, 0: none), then acc += w * new."""
+    (``mode`` 2: via the tau_w trace, 1: directly, 0: none), then its term of eqs. 3-5."""
     if mode == 2:
         d = vload(y, bd)
-        w = vfma(C1, d, vload(y, b))
+        w = weight_step(vload(y, b), C1, d)
         vstore(y, b, w)
-        vstore(y, bd, vfma(C2, vsub(vmul(e, old), d), d))
+        vstore(y, bd, trace_step(d, e * old, C2))
     elif mode == 1:
-        w = vfma(ce, old, vload(y, b))
+        w = weight_step(vload(y, b), ce, old)
         vstore(y, b, w)
     else:
         w = vload(y, b)
-    return vfma(w, new, acc)
+    return synaptic_term(acc, w, new)
 
 
 @njit(cache=True)
@@ -113,7 +117,7 @@ def _lane_pass(y, wo, do, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2,
         b, bd = (wo + i * n_pre) * L, (do + i * n_pre) * L
         e0, e1 = vload(err, (eo + i) * L), vload(err, (eo + i + 1) * L)
         e2, e3 = vload(err, (eo + i + 2) * L), vload(err, (eo + i + 3) * L)
-        c0, c_1, c_2, c_3 = vmul(C1, e0), vmul(C1, e1), vmul(C1, e2), vmul(C1, e3)
+        c0, c_1, c_2, c_3 = C1 * e0, C1 * e1, C1 * e2, C1 * e3
         a0, a1, a2, a3 = vzero(), vzero(), vzero(), vzero()
         for j in range(n_pre):
             o = j * L
@@ -129,7 +133,7 @@ def _lane_pass(y, wo, do, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2,
     for i in range(n4, n_post):
         b, bd = (wo + i * n_pre) * L, (do + i * n_pre) * L
         e0 = vload(err, (eo + i) * L)
-        c0 = vmul(C1, e0)
+        c0 = C1 * e0
         a0 = vzero()
         for j in range(n_pre):
             o = j * L
@@ -139,7 +143,7 @@ def _lane_pass(y, wo, do, n_post, n_pre, err, eo, old, new, po, out, oo, c1, c2,
 
 @njit(cache=True, inline="always")
 def _store_sum(out, o, acc, add):
-    vstore(out, o, vadd(vload(out, o), acc) if add else acc)
+    vstore(out, o, vload(out, o) + acc if add else acc)
 
 
 @njit(cache=True)
@@ -152,10 +156,10 @@ def _lane_bias(y, bo, n, err, eo, eta, dt, inv_tau_w, traces_on, n_w, plastic, o
         if learn:
             if traces_on:
                 d = y[t]
-                y[b] += dt * eta * d
-                y[t] = d + dt * inv_tau_w * (err[np.uint64(eo * L) + i] - d)
+                y[b] = weight_step(y[b], dt * eta, d)
+                y[t] = trace_step(d, err[np.uint64(eo * L) + i], dt * inv_tau_w)
             else:
-                y[b] += dt * eta * err[np.uint64(eo * L) + i]
+                y[b] = weight_step(y[b], dt * eta, err[np.uint64(eo * L) + i])
         out[np.uint64(oo * L) + i] += y[b]
 
 
@@ -198,48 +202,14 @@ def _somatic_lanes(y, z, out, tgt, has, lay, lay_l, fp, ip):
 
 @njit(cache=True, inline="always")
 def _phi_errors(z, e, g, b, t, code, vb0, r0, att, n):
-    """fused._errors_batched without the scratch rows: e = r - phi(att * v) straight from the
-    v_B / v_I and rate blocks of z (n values from offsets vb0 and r0; n is a multiple of
-    LANES, so the loop has no scalar remainder). The same operations and roundings per value."""
+    """fused._errors_batched without the scratch rows: e = r - phi(att * v) (eqs. 7-8) straight
+    from the v_B / v_I and rate blocks of z (n values from offsets vb0 and r0; n is a multiple of
+    LANES, so the loops have no scalar remainder). The same operations and roundings per value."""
+    phi_block(e, vb0, z, vb0, 0, n, att, g, b, t, code)
     v, r = np.uint64(vb0), np.uint64(r0)
-    if code == 3:
-        for jj in range(n):
-            j = np.uint64(jj)
-            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 3, g[j], b[j], t[j])
-    elif code == 2:
-        for jj in range(n):
-            j = np.uint64(jj)
-            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 2, g[j], b[j], t[j])
-    elif code == 1:
-        for jj in range(n):
-            j = np.uint64(jj)
-            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 1, g[j], b[j], t[j])
-    else:
-        for jj in range(n):
-            j = np.uint64(jj)
-            e[v + j] = z[r + j] - phi(att[j] * z[v + j], 0, g[j], b[j], t[j])
-
-
-@njit(cache=True, inline="always")
-def _phi_rates(y, out, g, b, t, code, r0, n):
-    """fused._neuron_rates over all neurons without the scratch rows: out[r0+j] = phi(y[j])."""
-    r = np.uint64(r0)
-    if code == 3:
-        for jj in range(n):
-            j = np.uint64(jj)
-            out[r + j] = phi(y[j], 3, g[j], b[j], t[j])
-    elif code == 2:
-        for jj in range(n):
-            j = np.uint64(jj)
-            out[r + j] = phi(y[j], 2, g[j], b[j], t[j])
-    elif code == 1:
-        for jj in range(n):
-            j = np.uint64(jj)
-            out[r + j] = phi(y[j], 1, g[j], b[j], t[j])
-    else:
-        for jj in range(n):
-            j = np.uint64(jj)
-            out[r + j] = phi(y[j], 0, g[j], b[j], t[j])
+    for jj in range(n):
+        j = np.uint64(jj)
+        e[v + j] = post_rate_error(z[r + j], e[v + j])
 
 
 @njit(cache=True)
@@ -270,7 +240,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     dtv = fp[F_DT]
     inv_tau_w = 1.0 / fp[F_TAU_W] if traces_on else 0.0
     sigma = fp[F_SIGMA]
-    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * np.sqrt(dt)
+    scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
     n_neurons = lay[0, L_UP_U]
     n0 = lay[0, L_N]
@@ -327,7 +297,7 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
                     vao = np.uint64(lay[k, L_VA] * L)
                     for ii in range(lay[k, L_N] * L):
                         i = np.uint64(ii)
-                        e_pi[vao + i] = -z[vao + i]
+                        e_pi[vao + i] = post_apical(z[vao + i])
         # -- somatic potentials and input filter (eqs. 1-2) ------------------------------------------
         _somatic_lanes(y, z, rnew, tgt, has, lay, lay_l, fp, ip)
         for ii in range(n_neurons * L):
@@ -336,14 +306,14 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         if tau_in_on:
             for jj in range(n0 * L):
                 j = np.uint64(jj)
-                y[uy0 + j] += dt * ((x[j] - y[uy0 + j]) / tau_in)
+                y[uy0 + j] += dt * dr0_input(x[j], y[uy0 + j], tau_in)
         if sigma != 0.0:
             add_normals_lanes(y, n_noisy, scale, st, st_tmp)
         if not _lanes_finite(y, n_neurons):
             ACC[m0:m0 + L] = saved_acc
             return -1
         _input_rates(y, x, rnew, 0, lay_l, ip)
-        _phi_rates(y, rnew, p_g, p_b, p_t, code, rb0 * L, n_neurons * L)
+        phi_block(rnew, rb0 * L, y, 0, 0, n_neurons * L, 1.0, p_g, p_b, p_t, code)   # rates at t+1
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------------------
         for k in range(1, N + 1):
             nk, npv = lay[k, L_N], lay[k - 1, L_N]

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ..model.noise import noise_scale
 from ..network import L_N, L_UI, L_UP_U, L_VA
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
@@ -115,7 +116,7 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     """
     n_y = y.shape[0]
     sigma = fp[F_SIGMA]
-    scale = sigma * dt if ip[I_NOISE_CONV] == 0 else sigma * math.sqrt(dt)
+    scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
     n_neurons = lay[0, L_UP_U]
     h_trace = expeuler_gains(h, dt, has_tgt, lay, fp, ip) if integ == 3 else dt

@@ -1,4 +1,6 @@
-"""Right-hand side of the microcircuit ODEs (Sacramento et al. 2018, eqs. 1-10).
+"""Right-hand side of the microcircuit ODEs (Sacramento et al. 2018, eqs. 1-10): the
+generic, readable composition of the equations of :mod:`dendrosim.model`, against which
+the fused kernels are tested.
 
 :func:`derived` computes the instantaneous quantities of the state ``y`` at time t
 (rates, dendritic potentials, paper eqs. 3-5) into ``z``; :func:`rhs` then writes
@@ -22,7 +24,10 @@ from numba import njit, prange
 
 from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB,
                        L_VI, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, Z_INPUT_COL, Z_TARGET_COL)
-from ..transfer import phi
+from ..model.dendrites import attenuation_basal, attenuation_interneuron, synaptic_term
+from ..model.plasticity import post_apical, post_rate_error, trace_rate, weight_rate
+from ..model.soma import dr0_input, du_basal, du_interneuron, du_pyramidal, nudging_current
+from ..model.transfer import phi, phi_block
 from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_BETA, P_ETA_DOWN, P_ETA_IP,
                      P_ETA_PI, P_ETA_UP, P_GAMMA, P_THETA)
@@ -34,27 +39,6 @@ def _phi_l(u, k, lay, lp):
     return phi(u, lay[k, L_TRANSFER], lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA])
 
 
-@njit(cache=True, inline="always")
-def nudging_current(u, u_tgt, g_som, mode, E_exc, E_inh):
-    """Somatic teaching current towards ``u_tgt`` (sec. 1.4).
-
-    mode 0, current-based: g_som (u_tgt - u).
-    mode 1, conductance-based: g_exc (E_exc - u) + g_inh (E_inh - u) with
-    g_exc = g_som (u_tgt - E_inh)/(E_exc - E_inh), g_inh = -g_som (u_tgt - E_exc)/(E_exc - E_inh),
-    each rectified at 0 (identical to mode 0 while E_inh <= u_tgt <= E_exc).
-    """
-    if mode == 0:
-        return g_som * (u_tgt - u)
-    dE = E_exc - E_inh
-    g_exc = g_som * (u_tgt - E_inh) / dE
-    g_inh = -g_som * (u_tgt - E_exc) / dE
-    if g_exc < 0.0:
-        g_exc = 0.0 * g_exc
-    if g_inh < 0.0:
-        g_inh = 0.0 * g_inh
-    return g_exc * (E_exc - u) + g_inh * (E_inh - u)
-
-
 @njit(cache=True)
 def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
     """out (+)= W @ pre with W stored row-major at y[wo:wo + n_post*n_pre]."""
@@ -62,7 +46,7 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
         base = wo + i * n_pre
         acc = y[base] * pre[0]  # starting from a product keeps the state dtype
         for j in range(1, n_pre):
-            acc += y[base + j] * pre[j]
+            acc = synaptic_term(acc, y[base + j], pre[j])
         if zero_first:
             out[i] = acc
         else:
@@ -71,28 +55,12 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
 
 @njit(cache=True)   # not inlined: one compiled copy of the four vectorised loops, not one per call site
 def _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, i0, i1):
-    """out[oo+i] = phi_k(scale src[so+i]) (or base[bo+i] minus it), i0 <= i < i1.
-
-    The transfer function is chosen once, outside the loops, so that each loop is
-    straight-line arithmetic that LLVM vectorises (see :mod:`dendrosim.vecmath`).
-    """
-    code = lay[k, L_TRANSFER]
-    gamma, beta, theta = lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA]
-    if code == 3:
-        for i in range(i0, i1):
-            out[oo + i] = phi(scale * src[so + i], 3, gamma, beta, theta)
-    elif code == 2:
-        for i in range(i0, i1):
-            out[oo + i] = phi(scale * src[so + i], 2, gamma, beta, theta)
-    elif code == 1:
-        for i in range(i0, i1):
-            out[oo + i] = phi(scale * src[so + i], 1, gamma, beta, theta)
-    else:
-        for i in range(i0, i1):
-            out[oo + i] = phi(scale * src[so + i], 0, gamma, beta, theta)
+    """out[oo+i] = phi_k(scale src[so+i]), or the post factor base[bo+i] minus it (eqs. 7-8,
+    10) if ``minus``, for i0 <= i < i1."""
+    phi_block(out, oo, src, so, i0, i1, scale, lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA], lay[k, L_TRANSFER])
     if minus:
         for i in range(i0, i1):
-            out[oo + i] = base[bo + i] - out[oo + i]
+            out[oo + i] = post_rate_error(base[bo + i], out[oo + i])
 
 
 @njit(cache=True, parallel=True)
@@ -145,23 +113,7 @@ def phi_batch(a, o, g, b, t, code, i0, i1):
     """o = phi(a) over the columns i0 <= i < i1 of the ``pw`` scratch (a, o, g, b, t = its rows
     PW_ARG, PW_OUT, PW_GAMMA, PW_BETA, PW_THETA): one straight loop that LLVM vectorises, instead
     of one short loop (mostly its scalar remainder) per layer."""
-    lo, n = np.uint64(i0), i1 - i0
-    if code == 3:
-        for ii in range(n):
-            i = lo + np.uint64(ii)
-            o[i] = phi(a[i], 3, g[i], b[i], t[i])
-    elif code == 2:
-        for ii in range(n):
-            i = lo + np.uint64(ii)
-            o[i] = phi(a[i], 2, g[i], b[i], t[i])
-    elif code == 1:
-        for ii in range(n):
-            i = lo + np.uint64(ii)
-            o[i] = phi(a[i], 1, g[i], b[i], t[i])
-    else:
-        for ii in range(n):
-            i = lo + np.uint64(ii)
-            o[i] = phi(a[i], 0, g[i], b[i], t[i])
+    phi_block(o, 0, a, 0, i0, i1, 1.0, g, b, t, code)
 
 
 @njit(cache=True, inline="always")
@@ -209,8 +161,7 @@ def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
             vao = np.uint64(lay[k, L_VA])
             for ii in range(nk):
                 i = a + np.uint64(ii)
-                u = y[uo + i]
-                out[uo + i] = -g_l * u + g_B * (z[vbo + i] - u) + g_A * (z[vao + i] - u)
+                out[uo + i] = du_pyramidal(y[uo + i], z[vbo + i], z[vao + i], g_l, g_B, g_A)
             # interneurons, nudged by the pyramidal cells of layer k+1
             io, vio = np.uint64(lay[k, L_UI]), np.uint64(lay[k, L_VI])
             a, nn = _span(lo, hi, lay[k, L_UI], lay[k + 1, L_N])
@@ -218,13 +169,13 @@ def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
             for ii in range(nn):
                 i = a + np.uint64(ii)
                 u = y[io + i]
-                out[io + i] = (-g_l * u + g_D * (z[vio + i] - u)
+                out[io + i] = (du_interneuron(u, z[vio + i], g_l, g_D)
                                + nudging_current(u, y[un + i], g_som, mode, E_exc, E_inh))
         else:
             for ii in range(nk):
                 i = a + np.uint64(ii)
                 u = y[uo + i]
-                du = -g_l * u + g_B * (z[vbo + i] - u)
+                du = du_basal(u, z[vbo + i], g_l, g_B)
                 if has_tgt:
                     du += nudging_current(u, tgt[i], g_som, mode, E_exc, E_inh)
                 out[uo + i] = du
@@ -288,10 +239,10 @@ def _outer_rule(y, dy, wo, n_post, n_pre, post, pre, eta, to, tau_w, traces_on):
             g = post[i] * pre[j]
             if traces_on:
                 d = y[to + base + j]
-                dy[to + base + j] = (g - d) / tau_w
-                dy[wo + base + j] = eta * d
+                dy[to + base + j] = trace_rate(g, d, tau_w)
+                dy[wo + base + j] = weight_rate(eta, d)
             else:
-                dy[wo + base + j] = eta * g
+                dy[wo + base + j] = weight_rate(eta, g)
 
 
 @njit(cache=True)
@@ -316,7 +267,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
     y0, n0 = lay[0, L_UP_U], lay[0, L_N]
     for j in range(n0):
         if ip[I_TAU_IN_ON] == 1:
-            dy[y0 + j] = (x[j] - y[y0 + j]) / fp[F_TAU_IN]
+            dy[y0 + j] = dr0_input(x[j], y[y0 + j], fp[F_TAU_IN])
         else:
             dy[y0 + j] = 0.0
     somatic_derivatives(y, z, dy, tgt, has_tgt, lay, fp, ip)      # eqs. 1-2
@@ -333,9 +284,9 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
         rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
         eta = lp[k, P_ETA_UP]
         if eta != 0.0:  # eq. 7: forward weights, vhat_B = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at output)
-            att = g_B / (g_l + g_B + (g_A if k < N else 0.0 * g_A))
+            att = attenuation_basal(g_l, g_B, g_A if k < N else 0.0 * g_A)
             for i in range(nk):
-                err[i] = z[ro + i] - _phi_l(att * z[vbo + i], k, lay, lp)
+                err[i] = post_rate_error(z[ro + i], _phi_l(att * z[vbo + i], k, lay, lp))
             wo = lay[k, L_W_UP]
             _outer_rule(y, dy, wo, nk, nprev, err, rprev, eta, wo + n_w, tau_w, traces_on)
             bo = lay[k, L_B_UP]
@@ -349,10 +300,10 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
         ri = z[lay[k, L_RI]:lay[k, L_RI] + nn]
         eta = lp[k, P_ETA_IP]
         if eta != 0.0:  # eq. 8: vhat_I = g_D/(g_l+g_D) v_I
-            att = g_D / (g_l + g_D)
+            att = attenuation_interneuron(g_l, g_D)
             io, vio = lay[k, L_UI], lay[k, L_VI]
             for i in range(nn):
-                err[i] = _phi_l(y[io + i], k + 1, lay, lp) - _phi_l(att * z[vio + i], k + 1, lay, lp)
+                err[i] = post_rate_error(_phi_l(y[io + i], k + 1, lay, lp), _phi_l(att * z[vio + i], k + 1, lay, lp))
             wo = lay[k, L_W_IP]
             _outer_rule(y, dy, wo, nn, nk, err, rk, eta, wo + n_w, tau_w, traces_on)
             bo = lay[k, L_B_IP]
@@ -362,7 +313,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
         if eta != 0.0:  # eq. 9: drives v_A to rest (0)
             vao = lay[k, L_VA]
             for i in range(nk):
-                err[i] = -z[vao + i]
+                err[i] = post_apical(z[vao + i])
             wo = lay[k, L_W_PI]
             _outer_rule(y, dy, wo, nk, nn, err, ri, eta, wo + n_w, tau_w, traces_on)
         eta = lp[k, P_ETA_DOWN]
@@ -371,6 +322,6 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
             for i in range(nk):
                 acc = y[wo + i * nn] * rnext[0]
                 for j in range(1, nn):
-                    acc += y[wo + i * nn + j] * rnext[j]
-                err[i] = z[ro + i] - _phi_l(acc, k, lay, lp)
+                    acc = synaptic_term(acc, y[wo + i * nn + j], rnext[j])
+                err[i] = post_rate_error(z[ro + i], _phi_l(acc, k, lay, lp))
             _outer_rule(y, dy, wo, nk, nn, err, rnext, eta, wo + n_w, tau_w, traces_on)

@@ -13,10 +13,14 @@ starts at ``off``; nothing is checked, like numba's own unchecked indexing).
 
 from __future__ import annotations
 
+import operator
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, models, register_model
+from numba.extending import intrinsic, models, overload, register_model
+
+from ..vecmath import madd
 
 LANES = 8
 
@@ -162,6 +166,28 @@ def vfma(typingctx, a, b, c):
         return builder.call(fn, args)
 
     return vec(a, b, c), codegen
+
+
+def _vec_operator(op, f):
+    """a op b for two Vec values: the equations of :mod:`dendrosim.model` run on lanes unchanged."""
+    @overload(op, inline="always")
+    def _op(a, b):
+        if isinstance(a, VecType) and isinstance(b, VecType):
+            return lambda a, b: f(a, b)
+        return None
+
+
+_vec_operator(operator.add, vadd)
+_vec_operator(operator.sub, vsub)
+_vec_operator(operator.mul, vmul)
+
+
+@overload(madd, inline="always")
+def _madd_vec(a, b, c):
+    """:func:`dendrosim.vecmath.madd` of Vec values: one fused multiply-add per lane."""
+    if all(isinstance(t, VecType) for t in (a, b, c)):
+        return lambda a, b, c: vfma(a, b, c)
+    return None
 
 
 @intrinsic

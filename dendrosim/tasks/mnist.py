@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ConfigError
-from ..transfer import TRANSFER_CODES, phi_inv_np
+from ..model.transfer import TRANSFER_CODES, phi_inv_np
 from .base import Segment, Task, register, steady_or_nan
 from .classify import steady_error_rate
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ConfigError
-from ..transfer import phi_np
+from ..model.transfer import phi_np
 from .base import Segment, Task, register, steady_or_nan
 
 

@@ -1,7 +1,9 @@
-"""Transfer functions phi (rate from somatic potential) and their derivatives.
+"""Transfer functions phi (rate from somatic potential, r = phi(u)) and their derivatives.
 
-Every function is a scalar ``@njit`` kernel selected by an integer code, so the
-engine can mix transfer functions across layers with one compiled signature.
+:func:`phi` and :func:`dphi` are scalar ``@njit`` blocks selected by an integer code, so
+the engine can mix transfer functions across layers with one compiled signature;
+:func:`phi_block` is the one loop over a block of neurons that every kernel uses, with
+the code tested once outside the loop so that the loop vectorises.
 
 =========  ====  =====================================================
 name       code  phi(u)
@@ -17,9 +19,10 @@ soft_relu  3     gamma * log(1 + exp(beta (u - theta)))   (Figs. 1-2, sec. 3.3;
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from . import vecmath
+from .. import vecmath
 
 TRANSFER_CODES = {"linear": 0, "relu": 1, "logistic": 2, "soft_relu": 3}
 
@@ -50,6 +53,50 @@ def dphi(u, code, gamma, beta, theta):
     if code == 1:
         return 1.0 if u > 0.0 else 0.0
     return 1.0
+
+
+def param_at(p, j):
+    """p[j] if ``p`` is an array (one value per neuron), else ``p`` (one value for the block)."""
+    return p[j] if isinstance(p, np.ndarray) else p
+
+
+@overload(param_at, inline="always")
+def _param_at(p, j):
+    if isinstance(p, types.Array):
+        return lambda p, j: p[j]
+    return lambda p, j: p
+
+
+@njit(cache=True, inline="always")
+def phi_block(out, oo, src, so, j0, j1, scale, gamma, beta, theta, code):
+    """out[oo+j] = phi(scale_j src[so+j]) for j0 <= j < j1, with transfer ``code``.
+
+    ``scale`` (an attenuation, eqs. 7-8, or 1), ``gamma``, ``beta``, ``theta``: one number
+    for the block (a layer) or arrays indexed by j (per neuron). The code is tested once,
+    outside the loops, so that each loop is straight-line arithmetic that LLVM vectorises
+    (:mod:`dendrosim.vecmath`); offsets are unsigned (no wraparound test in the loop).
+    """
+    o, s, a, n = np.uint64(oo), np.uint64(so), np.uint64(j0), j1 - j0
+    if code == 3:
+        for jj in range(n):
+            j = a + np.uint64(jj)
+            out[o + j] = phi(param_at(scale, j) * src[s + j], 3, param_at(gamma, j), param_at(beta, j),
+                             param_at(theta, j))
+    elif code == 2:
+        for jj in range(n):
+            j = a + np.uint64(jj)
+            out[o + j] = phi(param_at(scale, j) * src[s + j], 2, param_at(gamma, j), param_at(beta, j),
+                             param_at(theta, j))
+    elif code == 1:
+        for jj in range(n):
+            j = a + np.uint64(jj)
+            out[o + j] = phi(param_at(scale, j) * src[s + j], 1, param_at(gamma, j), param_at(beta, j),
+                             param_at(theta, j))
+    else:
+        for jj in range(n):
+            j = a + np.uint64(jj)
+            out[o + j] = phi(param_at(scale, j) * src[s + j], 0, param_at(gamma, j), param_at(beta, j),
+                             param_at(theta, j))
 
 
 def phi_np(u: np.ndarray, name: str, gamma=0.1, beta=1.0, theta=3.0) -> np.ndarray:
