@@ -37,56 +37,33 @@ COMMON_KEYS = {
 }
 
 
-class ClassificationTask(Task):
-    n_inputs = 0
-    n_classes = 0
+class LabelledSamples(Task):
+    """What every classification task shares: the training order over epochs, the segments of
+    the continuous engine and the batches of the discrete learners. A subclass's ``__init__``
+    sets ``X``, ``T`` (voltage targets), ``labels``, ``n_train``, ``X_test``, ``T_test``,
+    ``labels_test``, ``test_size``, ``epochs``, ``steps`` and ``shuffle``, and calls
+    :meth:`draw_epoch_seeds`."""
 
-    def __init__(self, options, sizes, dt, rng):
-        super().__init__(options, sizes, dt, rng)
-        if sizes[0] != self.n_inputs:
-            raise ConfigError("network.sizes", f"task {self.kind!r} needs {self.n_inputs} inputs, got {sizes[0]}")
-        if sizes[-1] != self.n_classes:
-            raise ConfigError("network.sizes", f"task {self.kind!r} needs {self.n_classes} outputs, got {sizes[-1]}")
-        self.epochs = self.option("epochs", int, positive=True, allow_zero=False)
-        self.steps = self.steps_of("duration")
-        self.eval_every = self.option("eval_every", int, positive=True)
-        self.high, self.low = self.option("target_high"), self.option("target_low")
-        if not np.isfinite(self.high) or not np.isfinite(self.low):
-            raise ConfigError("task.target_high", f"targets must be finite, got {self.high}, {self.low}")
-        if not isinstance(self.options["shuffle"], bool):
-            raise ConfigError("task.shuffle", f"must be true or false, got {self.options['shuffle']!r}")
-        self.shuffle = self.options["shuffle"]
-        if self.options["test_set"] not in TEST_SETS:
-            raise ConfigError("task.test_set", f"must be one of {list(TEST_SETS)}, got {self.options['test_set']!r}")
-        sets = self.make_sets()
-        self.X, self.labels = sets["train"]
-        self.T = self.targets(self.labels)
-        self.n_train = self.X.shape[0]
-        self.X_test, self.labels_test = sets[self.options["test_set"]]
-        self.T_test = self.targets(self.labels_test)
-        self.test_size = self.X_test.shape[0]
+    def draw_epoch_seeds(self):
         # one seed per epoch drawn up front: the order of epoch e never depends on how many
         # others were generated (a resumed run sees the same sequence)
-        self._epoch_seeds = rng.integers(0, 2**63, size=self.epochs)
-
-    def make_sets(self) -> dict:
-        raise NotImplementedError
+        self._epoch_seeds = self.rng.integers(0, 2**63, size=self.epochs)
+        self._perm_cache: dict[int, np.ndarray] = {}
 
     # -- data ----------------------------------------------------------------------------
-    def targets(self, labels) -> np.ndarray:
-        """Output voltage targets (n, n_classes): target_high at the label, target_low elsewhere."""
-        labels = np.asarray(labels, dtype=np.int64)
-        T = np.full((labels.shape[0], self.n_classes), self.low)
-        T[np.arange(labels.shape[0]), labels] = self.high
-        return T
-
     def order(self, epoch: int) -> np.ndarray:
         """Training-sample indices in the order of ``epoch`` (0-based)."""
         if not 0 <= epoch < self.epochs:
             raise IndexError(f"epoch {epoch} out of range 0..{self.epochs - 1}")
         if not self.shuffle:
             return np.arange(self.n_train)
-        return np.random.default_rng(self._epoch_seeds[epoch]).permutation(self.n_train)
+        p = self._perm_cache.get(epoch)
+        if p is None:
+            if len(self._perm_cache) > 4:
+                self._perm_cache.clear()
+            p = np.random.default_rng(self._epoch_seeds[epoch]).permutation(self.n_train)
+            self._perm_cache[epoch] = p
+        return p
 
     def indices(self, i0: int, i1: int) -> np.ndarray:
         """Training-sample indices of trials i0 .. i1-1 (may span epochs)."""
@@ -124,6 +101,47 @@ class ClassificationTask(Task):
     def correct(self, y, target):
         """Per-sample correctness: argmax of the output = argmax of the target."""
         return np.argmax(y, axis=1) == np.argmax(target, axis=1)
+
+
+class ClassificationTask(LabelledSamples):
+    n_inputs = 0
+    n_classes = 0
+
+    def __init__(self, options, sizes, dt, rng):
+        super().__init__(options, sizes, dt, rng)
+        if sizes[0] != self.n_inputs:
+            raise ConfigError("network.sizes", f"task {self.kind!r} needs {self.n_inputs} inputs, got {sizes[0]}")
+        if sizes[-1] != self.n_classes:
+            raise ConfigError("network.sizes", f"task {self.kind!r} needs {self.n_classes} outputs, got {sizes[-1]}")
+        self.epochs = self.option("epochs", int, positive=True, allow_zero=False)
+        self.steps = self.steps_of("duration")
+        self.eval_every = self.option("eval_every", int, positive=True)
+        self.high, self.low = self.option("target_high"), self.option("target_low")
+        if not np.isfinite(self.high) or not np.isfinite(self.low):
+            raise ConfigError("task.target_high", f"targets must be finite, got {self.high}, {self.low}")
+        if not isinstance(self.options["shuffle"], bool):
+            raise ConfigError("task.shuffle", f"must be true or false, got {self.options['shuffle']!r}")
+        self.shuffle = self.options["shuffle"]
+        if self.options["test_set"] not in TEST_SETS:
+            raise ConfigError("task.test_set", f"must be one of {list(TEST_SETS)}, got {self.options['test_set']!r}")
+        sets = self.make_sets()
+        self.X, self.labels = sets["train"]
+        self.T = self.targets(self.labels)
+        self.n_train = self.X.shape[0]
+        self.X_test, self.labels_test = sets[self.options["test_set"]]
+        self.T_test = self.targets(self.labels_test)
+        self.test_size = self.X_test.shape[0]
+        self.draw_epoch_seeds()
+
+    def make_sets(self) -> dict:
+        raise NotImplementedError
+
+    def targets(self, labels) -> np.ndarray:
+        """Output voltage targets (n, n_classes): target_high at the label, target_low elsewhere."""
+        labels = np.asarray(labels, dtype=np.int64)
+        T = np.full((labels.shape[0], self.n_classes), self.low)
+        T[np.arange(labels.shape[0]), labels] = self.high
+        return T
 
     # -- continuous engine -----------------------------------------------------------------
     def evaluate(self, sim, segment):

@@ -42,8 +42,8 @@ import numpy as np
 
 from ..config import ConfigError
 from ..model.transfer import TRANSFER_CODES, phi_inv_np
-from .base import Segment, Task, register, steady_or_nan
-from .classify import steady_error_rate
+from .base import register, steady_or_nan
+from .classify import LabelledSamples, steady_error_rate
 
 TEST_SETS = ("test", "validation")
 TARGET_MODES = ("phi_inv", "rate")
@@ -71,7 +71,7 @@ def error_rate(y, labels) -> float:
 
 
 @register
-class MNIST(Task):
+class MNIST(LabelledSamples):
     kind = "mnist"
     KEYS = {
         "epochs": (1, "passes over the training images"),
@@ -142,67 +142,13 @@ class MNIST(Task):
         self.T_test = self.targets(yt)
         self.test_size = Xt.shape[0]
         self.shuffle = self.options["shuffle"]
-        # one seed per epoch drawn up front: the order of epoch e never depends on how
-        # many others were generated (a resumed run sees the same sequence)
-        self._epoch_seeds = rng.integers(0, 2**63, size=self.epochs)
-        self._perm_cache: dict[int, np.ndarray] = {}
+        self.draw_epoch_seeds()
 
     # -- data --------------------------------------------------------------------------
     def targets(self, labels):
         """Voltage targets (n, 10) of the configured conversion for ``labels``."""
         return one_hot_targets(labels, self.sizes[-1], self.option("rate_low"), self.option("rate_high"),
                                self.transfer, self.mode)
-
-    def order(self, epoch: int) -> np.ndarray:
-        """Training-image indices in the order of ``epoch`` (0-based)."""
-        if not 0 <= epoch < self.epochs:
-            raise IndexError(f"epoch {epoch} out of range 0..{self.epochs - 1}")
-        if not self.shuffle:
-            return np.arange(self.n_train)
-        p = self._perm_cache.get(epoch)
-        if p is None:
-            if len(self._perm_cache) > 4:
-                self._perm_cache.clear()
-            p = np.random.default_rng(self._epoch_seeds[epoch]).permutation(self.n_train)
-            self._perm_cache[epoch] = p
-        return p
-
-    def indices(self, i0: int, i1: int) -> np.ndarray:
-        """Training-image indices of trials i0 .. i1-1 (may span epochs)."""
-        if not 0 <= i0 <= i1 <= len(self):
-            raise IndexError(f"trials {i0}..{i1} out of range 0..{len(self)}")
-        i = np.arange(i0, i1)
-        ep, pos = np.divmod(i, self.n_train)
-        out = np.empty(i.shape[0], dtype=np.int64)
-        for e in np.unique(ep):
-            m = ep == e
-            out[m] = self.order(int(e))[pos[m]]
-        return out
-
-    def __len__(self):
-        return self.epochs * self.n_train
-
-    @property
-    def total_steps(self) -> int:
-        return len(self) * self.steps
-
-    def segment(self, i):
-        j = int(self.indices(i, i + 1)[0])
-        return Segment(self.X[j], self.T[j], self.steps, int(self.labels[j]))
-
-    # -- discrete learners ---------------------------------------------------------------
-    def batch(self, i0, i1):
-        """Inputs, voltage targets and labels of trials i0 .. i1-1."""
-        j = self.indices(i0, i1)
-        return self.X[j], self.T[j], self.labels[j]
-
-    def test_batch(self):
-        """The whole test (or validation) set: (X, voltage targets, labels)."""
-        return self.X_test, self.T_test, self.labels_test
-
-    def correct(self, y, target):
-        """Per-sample correctness: argmax of the output = argmax of the target."""
-        return np.argmax(y, axis=1) == np.argmax(target, axis=1)
 
     # -- continuous engine ---------------------------------------------------------------
     def evaluate(self, sim, segment):
