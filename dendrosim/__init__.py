@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 
 from . import _jitcache
 
-_jitcache.refresh()   # numba caches of callers must not outlive edits of their callees
+_jitcache.configure()   # compiled kernels go to a per-user cache folder, never into the package
+_jitcache.refresh()     # numba caches of callers must not outlive edits of their callees
 
 
 def load(path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from dendrosim import _jitcache
 
@@ -15,7 +16,6 @@ def test_an_edit_of_one_source_purges_every_cache(tmp_path, monkeypatch):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(f"# {name}\n")
     monkeypatch.setattr(_jitcache, "_PKG", tmp_path)
-    monkeypatch.setattr(_jitcache, "_STAMP", tmp_path / "__pycache__" / "stamp")
     user = tmp_path / "user_cache"
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(user))
 
@@ -33,6 +33,8 @@ def test_an_edit_of_one_source_purges_every_cache(tmp_path, monkeypatch):
     engine = str(tmp_path / "engine")
     assert user / ("engine_" + hashlib.sha1(engine.encode()).hexdigest()) in _jitcache.cache_dirs()
     assert tmp_path / "engine" / "__pycache__" in _jitcache.cache_dirs()
+    assert _jitcache.stamp_path().parent == user / ("_".join([tmp_path.name, hashlib.sha1(str(tmp_path).encode())
+                                                              .hexdigest()]))
     files = caches()
     assert _jitcache.refresh()                          # no record of the sources: purge
     assert not any(f.exists() for f in files)
@@ -57,3 +59,81 @@ def test_every_numba_module_and_every_module_of_kernel_constants_is_listed():
         if re.search(r"^@(njit|intrinsic)", p.read_text(), re.M):
             assert rel in listed, f"{rel} compiles numba code but is not in _jitcache.SOURCES"
     assert {"network.py", "engine/params.py"} <= listed
+
+
+# --------------------------------------------------------------------------- #
+# where the kernels are cached: never inside the package
+# --------------------------------------------------------------------------- #
+_COMPILE_ONE = """
+import sys
+if sys.argv[1] == "numba-first":
+    import numba  # noqa: F401  (numba reads NUMBA_CACHE_DIR here, before dendrosim sets it)
+import numpy as np
+from dendrosim.engine import rng
+out = np.empty(8)
+rng.fill_normal(rng.seed_state(np.random.SeedSequence(1)), out)
+print(rng.fill_normal.stats.cache_hits.most_common(1)[0][1] if rng.fill_normal.stats.cache_hits else 0)
+"""
+
+
+def _files(root):
+    import os
+    return {os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs}
+
+
+def _numba_files(root):
+    return {f for f in _files(root) if f.endswith((".nbi", ".nbc"))}
+
+
+def _run_from_copy(tmp_path, order, extra_env):
+    """Compile one cached kernel of a read-only copy of the package, from another folder."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(tmp_path / "site"), HOME=str(tmp_path / "home"), **extra_env)
+    r = subprocess.run([sys.executable, "-c", _COMPILE_ONE, order], env=env, cwd=tmp_path / "elsewhere",
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[-1])
+
+
+def test_kernels_are_cached_in_the_user_cache_folder_never_in_the_package(tmp_path):
+    """A read-only copy of the package, numba imported before dendrosim (so numba read the
+    environment before dendrosim chose the folder): the kernels land in
+    ``$XDG_CACHE_HOME/dendrosim/numba/engine_<sha1 of the engine folder>`` and nothing at all is
+    written inside the package; a second process loads them from there instead of compiling."""
+    import os
+    import shutil
+    import stat
+    pkg = Path(_jitcache.__file__).parent
+    copy = tmp_path / "site" / "dendrosim"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for d in ("home", "elsewhere", "xdg"):
+        (tmp_path / d).mkdir()
+    before = _files(copy)
+    for p in [copy, *copy.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        assert _run_from_copy(tmp_path, "numba-first", {"XDG_CACHE_HOME": str(tmp_path / "xdg")}) == 0
+        assert _run_from_copy(tmp_path, "dendrosim-first", {"XDG_CACHE_HOME": str(tmp_path / "xdg")}) >= 1
+    finally:
+        for p in [copy, *copy.rglob("*")]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    assert _files(copy) == before
+    engine = os.path.abspath(copy / "engine")
+    where = tmp_path / "xdg" / "dendrosim" / "numba" / ("engine_" + hashlib.sha1(engine.encode()).hexdigest())
+    assert any(f.startswith(str(where) + os.sep) and "fill_normal" in f for f in _numba_files(tmp_path / "xdg"))
+    assert not _numba_files(tmp_path / "home")
+
+
+def test_numba_cache_dir_set_by_the_user_is_respected(tmp_path):
+    import shutil
+    shutil.copytree(Path(_jitcache.__file__).parent, tmp_path / "site" / "dendrosim",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for d in ("home", "elsewhere", "xdg", "mine"):
+        (tmp_path / d).mkdir()
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "NUMBA_CACHE_DIR": str(tmp_path / "mine")}
+    assert _run_from_copy(tmp_path, "numba-first", env) == 0
+    assert any("fill_normal" in f for f in _numba_files(tmp_path / "mine"))
+    assert not _numba_files(tmp_path / "xdg") and not _numba_files(tmp_path / "site")
