@@ -1,4 +1,4 @@
-"""Command line: ``dendrosim run | info | plot | keys | sweep | sweep-report | bench``.
+"""Command line: ``dendrosim run | info | plot | keys | sweep | sweep-report | bench | data``.
 
 Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
 layer, the file stays readable), 2 bad config or arguments (the message names
@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write results to this JSON file")
     b.add_argument("--compare", nargs="+", metavar="JSON",
                    help="measure nothing: print the targets against these bench JSON files, oldest first")
+    d = sub.add_parser("data", help="download a data set into the user data folder, verified")
+    d.add_argument("dataset", choices=["mnist"])
+    d.add_argument("--to", metavar="DIR", help="folder to put the files in (default: the user data folder)")
     return p
 
 
@@ -89,6 +92,9 @@ def main(argv=None) -> int:
                 return compare_main(args.compare)
             from .bench import main as bench_main
             return bench_main(quick=args.quick, json_path=args.json)
+        if args.command == "data":
+            from .data_fetch import data_main
+            return data_main(args.dataset, args.to)
     except config_mod.ConfigError as e:
         what = "cannot plot" if args.command == "plot" else "config error"
         print(f"dendrosim: {what}: {e}", file=sys.stderr)

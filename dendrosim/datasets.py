@@ -1,4 +1,5 @@
-"""MNIST from local IDX files (offline: nothing is ever downloaded).
+"""MNIST from local IDX files (this module never downloads; ``dendrosim data mnist`` does,
+see :mod:`dendrosim.data_fetch`).
 
 The four standard files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``) may be gzip-compressed
@@ -21,6 +22,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from . import paths
 
 __all__ = [
     "MNIST_FILES",
@@ -49,10 +52,18 @@ MNIST_SHA256: dict[str, str] = {
 }
 
 ENV_VAR = "DENDROSIM_DATA"
+#: Where the original files are served: the commonly used public mirror first, the original site last.
 MNIST_URLS = (
-    "https://yann.lecun.com/exdb/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",
 )
+#: The original gzip files as served by :data:`MNIST_URLS`: ``name -> (bytes, SHA-256)``.
+MNIST_GZ: dict[str, tuple[int, str]] = {
+    "train-images-idx3-ubyte.gz": (9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train-labels-idx1-ubyte.gz": (28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "t10k-images-idx3-ubyte.gz": (1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "t10k-labels-idx1-ubyte.gz": (4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
 
 # Repository root (the folder holding dendrosim/). Tests may monkeypatch this.
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -105,6 +116,7 @@ def _candidates(data_dir) -> list[tuple[Path, str]]:
     root = Path(_REPO_ROOT)
     out += [
         (root / "data" / "mnist", "repository data/mnist"),
+        (paths.user_data_dir() / "mnist", "user data folder (dendrosim data mnist)"),
         (root.parent / "shared" / "data" / "mnist", "../shared/data/mnist from repository root"),
         (Path.cwd().parent / "shared" / "data" / "mnist", "../shared/data/mnist from working directory"),
     ]
@@ -116,7 +128,9 @@ def find_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
     An explicit *data_dir* is the only place searched (it or its ``mnist/``
     subfolder). Otherwise, in order: ``$DENDROSIM_DATA`` (itself or
-    ``$DENDROSIM_DATA/mnist``), the repository's ``data/mnist``, and
+    ``$DENDROSIM_DATA/mnist``), the repository's ``data/mnist``, ``mnist/`` in
+    the user data folder (where ``dendrosim data mnist`` puts the files, e.g.
+    ``~/.local/share/dendrosim/mnist``; :func:`dendrosim.paths.user_data_dir`), and
     ``../shared/data/mnist`` relative to the repository root and to the
     current working directory.
 
@@ -143,10 +157,10 @@ def find_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path:
     raise FileNotFoundError(
         "MNIST IDX files not found. Searched:\n"
         + "\n".join(tried)
-        + f"\nTo fix: set {ENV_VAR} to a folder that contains the four files "
-        f"(or has an mnist/ subfolder holding them), or put them in "
-        f"{Path(_REPO_ROOT) / 'data' / 'mnist'}. Needed: {files} "
-        f"(gzip .gz or raw), e.g. from {MNIST_URLS[0]} or a mirror such as {MNIST_URLS[1]}."
+        + f"\nTo fix: run `dendrosim data mnist` (downloads the four files from {MNIST_URLS[0]} or "
+        f"{MNIST_URLS[1]} into {paths.user_data_dir() / 'mnist'} and checks them), or set {ENV_VAR} to "
+        f"a folder that contains the four files (or has an mnist/ subfolder holding them). "
+        f"Needed: {files} (gzip .gz or raw)."
     )
 
 

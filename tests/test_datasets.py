@@ -220,6 +220,7 @@ def test_missing_data_message_names_all_places(tmp_path, monkeypatch):
         p.mkdir(parents=True)
     monkeypatch.setenv("DENDROSIM_DATA", str(env_dir))
     monkeypatch.setattr(datasets, "_REPO_ROOT", fake_root)
+    monkeypatch.setattr(datasets.paths, "user_data_dir", lambda: tmp_path / "user-data")
     monkeypatch.chdir(cwd)
     with pytest.raises(FileNotFoundError) as info:
         datasets.find_mnist_dir()
@@ -228,11 +229,12 @@ def test_missing_data_message_names_all_places(tmp_path, monkeypatch):
         env_dir,
         env_dir / "mnist",
         fake_root / "data" / "mnist",
+        tmp_path / "user-data" / "mnist",
         tmp_path / "repo" / "shared" / "data" / "mnist",
         tmp_path / "elsewhere" / "shared" / "data" / "mnist",
     ):
         assert str(place.resolve()) in msg, place
-    assert "DENDROSIM_DATA" in msg and "data/mnist" in msg and "yann.lecun.com" in msg
+    assert "DENDROSIM_DATA" in msg and "`dendrosim data mnist`" in msg and "ossci-datasets" in msg
 
 
 def test_missing_explicit_dir_reports_what_is_missing(tmp_path):
