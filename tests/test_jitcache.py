@@ -137,3 +137,22 @@ def test_numba_cache_dir_set_by_the_user_is_respected(tmp_path):
     assert _run_from_copy(tmp_path, "numba-first", env) == 0
     assert any("fill_normal" in f for f in _numba_files(tmp_path / "mine"))
     assert not _numba_files(tmp_path / "xdg") and not _numba_files(tmp_path / "site")
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_per_user_temporary_folder(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    import numba.core.config
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")           # restored afterwards, as is numba's setting
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", numba.core.config.CACHE_DIR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    monkeypatch.setattr(_jitcache.sys, "platform", "linux")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    root = _jitcache.configure()
+    assert root.parent.parent == tmp_path / "tmp" and root.parent.name.startswith("dendrosim-")
+    assert os.environ["NUMBA_CACHE_DIR"] == str(root) == numba.core.config.CACHE_DIR
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert _jitcache.configure() == tmp_path / "cache" / "dendrosim" / "numba" == Path(numba.core.config.CACHE_DIR)
