@@ -141,7 +141,9 @@ def refresh() -> bool:
             return False
         purge()
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(digest + "\n")
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")   # processes starting together
+        tmp.write_text(digest + "\n")
+        os.replace(tmp, stamp)
         return True
     except OSError:
         return False
