@@ -1,16 +1,18 @@
 """Command line: ``dendrosim run | info | plot | keys | sweep | sweep-report | bench | data``.
 
 Exit codes: 0 success, 1 runtime failure (divergence: the message names time and
-layer, the file stays readable), 2 bad config or arguments (the message names
-the key), 130 interrupted (SIGINT; the file says ``interrupted`` and can be resumed).
-Any other error is re-raised after the file's status is set to ``failed`` with the
-error and the time in its message (the last checkpoint can be resumed).
+layer, the file stays readable; any other error during a run: the file's status is
+``failed`` and its last checkpoint can be resumed), 2 bad config, arguments or file
+(the message names the key or the file; nothing is written), 130 interrupted by SIGINT,
+143 by SIGTERM (the file says ``interrupted`` and can be resumed). Every error is one
+line on stderr; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -18,18 +20,39 @@ import numpy as np
 
 from . import config as config_mod
 
-EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+PROBE_SECONDS = 20.0     # longest wait for HDF5 to read a file's metadata (io.integrity.probe)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (status ``interrupted``) but exiting with 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _interrupted_code(e) -> int:
+    return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dendrosim", description=__doc__.split("\n")[0])
+    p.add_argument("--debug", action="store_true",
+                   help="show the Python traceback of an error (also accepted after the subcommand)")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run an experiment from a TOML config")
     r.add_argument("config", help="TOML experiment file (or, with --resume, the HDF5 file to continue)")
-    r.add_argument("-o", "--output", help="output HDF5 file (default: [record] path, else <config>.h5)")
+    r.add_argument("-o", "--output", help="output HDF5 file (default: [record] path, relative to the "
+                   "config's folder and inside it, else <config>.h5 here); an existing file is refused "
+                   "unless --overwrite is given")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (never the config file; the old file stays "
+                        "until the new one is set up)")
     r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
-    r.add_argument("--resume", action="store_true", help="continue the stopped run in the given HDF5 file")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the stopped run in the given HDF5 file (in place; no -o, --set, --seeds)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--seeds", metavar="A:B|S1,S2,...",
                    help="run an ensemble of seeds in one compiled call; writes OUT_seed{S}.h5 per seed")
@@ -63,7 +86,50 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv, debug)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt as e:
+        if debug:
+            raise
+        print(f"dendrosim: {'terminated' if isinstance(e, Terminated) else 'interrupted'}", file=sys.stderr)
+        return _interrupted_code(e)
+    except BaseException as e:          # noqa: BLE001  (one line, not a traceback)
+        if debug:
+            raise
+        code, line = _describe_error(e)
+        print(f"dendrosim: {line}", file=sys.stderr)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _describe_error(e) -> tuple[int, str]:
+    """(exit code, one line) for an error that reached :func:`main`."""
+    from .io import DamagedFileError, FileLockedError, NotDendrosimError
+    text = config_mod.shorten(str(e).strip().splitlines()[0] if str(e).strip() else "")
+    if isinstance(e, config_mod.ConfigError):
+        return EXIT_CONFIG, f"config error: {text}"
+    if isinstance(e, (FileLockedError, DamagedFileError, NotDendrosimError, FileExistsError,
+                      FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return EXIT_CONFIG, text
+    if isinstance(e, RecursionError):
+        return EXIT_CONFIG, "input nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return EXIT_RUNTIME, "out of memory"
+    if isinstance(e, OSError):
+        return EXIT_CONFIG, text or type(e).__name__
+    return EXIT_RUNTIME, f"{type(e).__name__}: {text} (run with --debug for the traceback)"
+
+
+def _main(argv, debug=False) -> int:
     args = _parser().parse_args(argv)
+    args.debug = debug
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -72,17 +138,18 @@ def main(argv=None) -> int:
             return sweep_main(args.args)
         if args.command == "sweep-report":
             from .sweep import report_main
-            return report_main(args.args)
+            try:
+                return report_main(args.args)
+            except ValueError as e:            # a corrupt sweep.json (JSONDecodeError) or index
+                if isinstance(e, config_mod.ConfigError):
+                    raise
+                raise config_mod.ConfigError("sweep", f"cannot read the sweep's files: {e}") from None
         if args.command == "info":
             from .io import info
-            print(info(args.file))
+            print(info(args.file, probe_timeout=PROBE_SECONDS))
             return EXIT_OK
         if args.command == "plot":
-            from .plot import plot_file
-            out = plot_file(args.file, args.what, args.output, layer=args.layer, neurons=args.neurons,
-                            window=args.time)
-            print(f"wrote {out}")
-            return EXIT_OK
+            return cmd_plot(args)
         if args.command == "keys":
             from .keys import keys_main
             return keys_main(args.section)
@@ -102,58 +169,166 @@ def main(argv=None) -> int:
     except BrokenPipeError:          # output piped into `head` and cut short: not an error
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
-    except (FileNotFoundError, OSError) as e:
-        print(f"dendrosim: {e}", file=sys.stderr)
-        return EXIT_CONFIG
     return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    """``dendrosim plot``: the file is checked (dendrosim, whole) and the options against it first."""
+    from .io import load
+    from .io.layout import open_read, require_dendrosim
+    from .plot import plot_file
+    with open_read(args.file, probe_timeout=PROBE_SECONDS) as f:
+        require_dendrosim(f, args.file)
+    out = args.output
+    if out is not None:
+        out = Path(out)
+        if out.is_dir():
+            raise config_mod.ConfigError("plot.output", f"-o {out} is a folder; give a file name such as "
+                                         f"{out / 'figure.png'}")
+        if not out.suffix:
+            out = out.with_suffix(".png")
+        import matplotlib
+        matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
+        from matplotlib.figure import Figure
+        formats = Figure().canvas.get_supported_filetypes()
+        if out.suffix[1:].lower() not in formats:
+            raise config_mod.ConfigError("plot.output", f"-o {out}: unknown image format {out.suffix!r}; "
+                                         f"use one of {', '.join('.' + k for k in sorted(formats))}")
+    if args.layer is not None:
+        with load(args.file) as run:
+            default = "loss" if run.is_learner else "apical"
+            depth = run.depth
+        what = args.what or default
+        if what not in ("apical", "soma"):
+            raise config_mod.ConfigError("plot.layer", f"--layer applies to --what apical or soma, not {what}")
+        lo, hi = (1, depth - 1) if what == "apical" else (0, depth)
+        if not lo <= args.layer <= hi:
+            raise config_mod.ConfigError("plot.layer", f"layer {args.layer} is not in {lo}..{hi} for {what}")
+    out = plot_file(args.file, args.what, out, layer=args.layer, neurons=args.neurons, window=args.time)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def resolve_output(args, cfg) -> Path:
+    """The output file of ``dendrosim run``, checked: not the config itself, not an existing file
+    without ``--overwrite``, not a file another process is writing; ``[record] path`` from the
+    config file is relative to the config's folder and must stay inside it."""
+    config_path = Path(args.config)
+    from_cli = any(o.split("=", 1)[0].strip() == "record.path" for o in args.set)
+    if args.output:
+        out = Path(args.output)
+    elif cfg.record.path and from_cli:
+        out = Path(cfg.record.path)
+    elif cfg.record.path:
+        base = config_path.resolve().parent
+        out = base / cfg.record.path
+        if os.path.commonpath([base, out.resolve()]) != str(base):
+            raise config_mod.ConfigError("record.path", f"{cfg.record.path!r} leads outside the config's folder "
+                                         f"{base}; give the output file with -o instead")
+    else:
+        out = Path(config_path.with_suffix(".h5").name)
+    check_output(out, config_path, args.overwrite)
+    return out
+
+
+def check_output(out: Path, config_path: Path | None, overwrite: bool) -> None:
+    """Refuse to write ``out`` (exit 2) where that would destroy something not asked for."""
+    from .io.lock import FileLockedError, holder
+    if config_path is not None and config_path.exists() and (
+            out.resolve() == config_path.resolve() or (out.exists() and os.path.samefile(out, config_path))):
+        raise config_mod.ConfigError("output", f"{out} is the config file itself; choose another output file")
+    pid = holder(out)
+    if pid is not None:
+        raise FileLockedError(f"{out} is being written by another dendrosim process (pid {pid}); wait for it "
+                              "to finish or choose another output file")
+    if out.exists() or out.is_symlink():
+        if not out.is_file():
+            raise config_mod.ConfigError("output", f"{out} exists and is not a regular file")
+        if not overwrite:
+            raise config_mod.ConfigError("output", f"{out} exists; choose another output file (-o) or add "
+                                         "--overwrite to replace it")
 
 
 def cmd_run(args) -> int:
     from .simulation import Diverged, Progress, Simulation
 
     if args.resume:
-        if args.set:
-            raise config_mod.ConfigError("set", "--set cannot change the config of a resumed run")
-        from .io import resume_simulation
-        sim, sink = resume_simulation(args.config)
+        for flag, given in (("--set", args.set), ("-o", args.output), ("--seeds", args.seeds),
+                            ("--overwrite", args.overwrite)):
+            if given:
+                raise config_mod.ConfigError("resume", f"{flag} cannot be used with --resume: a resumed run "
+                                             "continues in its own file with its stored config")
+        from .resume import resume_simulation
+        sim, sink = resume_simulation(args.config, probe_timeout=PROBE_SECONDS)
         out = sink.path
     else:
         cfg = config_mod.load(args.config, args.set)
-        out = Path(args.output or cfg.record.path or Path(args.config).with_suffix(".h5").name)
-        if cfg.learner.get("rule", "continuous") != "continuous" or cfg.simulation.integrator == "steady":
+        learner = cfg.learner.get("rule", "continuous") != "continuous" or cfg.simulation.integrator == "steady"
+        if learner and args.seeds:
+            raise config_mod.ConfigError("seeds", "--seeds runs the continuous engine; for a discrete "
+                                         "learner run one seed at a time (--set init.seed=S) or use a sweep")
+        out = resolve_output(args, cfg)
+        if learner:
             from .learners import run_learner
-            return run_learner(cfg, out, quiet=args.quiet)
+            return run_learner(cfg, out, quiet=args.quiet, overwrite=args.overwrite)
         if args.seeds:
-            return _run_ensemble(cfg, out, parse_seeds(args.seeds), args.quiet)
+            return _run_ensemble(cfg, out, parse_seeds(args.seeds), args.quiet, args.overwrite, Path(args.config))
         sim = Simulation(cfg)          # all validation happens before the file is created
         from .io import HDF5Sink
-        sink = HDF5Sink(out, compression=cfg.record.compression)
+        sink = HDF5Sink(out, compression=cfg.record.compression, overwrite=args.overwrite)
     show = not args.quiet and sys.stderr.isatty()
     progress = Progress(sim.total_steps, sim.dt) if show else None
     print(f"dendrosim: writing {out}", file=sys.stderr)
     echo = _MetricsEcho(sink, len(sim.task), quiet=args.quiet, progress=progress)
+    code = EXIT_OK
     try:
         sim.run(echo, progress)
     except Diverged as e:
         print(f"\ndendrosim: {e}; data up to that point kept in {out}", file=sys.stderr)
-        return EXIT_RUNTIME
-    except KeyboardInterrupt:
-        sink.status("interrupted", f"interrupted at t = {sim.t:.1f} ms")
-        print(f"\ndendrosim: interrupted at t = {sim.t:.1f} ms; continue with "
+        code = EXIT_RUNTIME
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        if sink._f is None:            # stopped before the file was set up: nothing written
+            print(f"\ndendrosim: {how} before {out} was written", file=sys.stderr)
+            return _interrupted_code(e)
+        _set_status(sink, "interrupted", f"{how} at t = {sim.t:.1f} ms")
+        print(f"\ndendrosim: {how} at t = {sim.t:.1f} ms; continue with "
               f"`dendrosim run --resume {out}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as e:       # anything else: the file says what stopped the run, then re-raise
-        sink.status("failed", f"{type(e).__name__} at t = {sim.t:.1f} ms: {e} "
-                              f"(the last checkpoint can be resumed with `dendrosim run --resume`)")
-        raise
+        code = _interrupted_code(e)
+    except Exception as e:       # anything else: the file says what stopped the run, one line here
+        kept = _set_status(sink, "failed", f"{type(e).__name__} at t = {sim.t:.1f} ms: {config_mod.shorten(e)} "
+                                           f"(the last checkpoint can be resumed with `dendrosim run --resume`)")
+        if args.debug:
+            raise
+        text = config_mod.shorten(str(e).splitlines()[0] if str(e) else "")
+        print(f"\ndendrosim: run failed at t = {sim.t:.1f} ms: {type(e).__name__}: {text}; "
+              + (f"status 'failed' in {out}, the last checkpoint can be resumed" if kept
+                 else f"the status of {out} could not be updated"), file=sys.stderr)
+        code = EXIT_RUNTIME
     finally:
         if progress is not None:
             progress.close()
-        sink.close()
+        try:
+            sink.close()
+        except Exception as e:        # noqa: BLE001  (a full disk: the data written so far stay)
+            if code == EXIT_OK:
+                print(f"dendrosim: could not finish {out}: {config_mod.shorten(e)}", file=sys.stderr)
+                code = EXIT_RUNTIME
+    if code != EXIT_OK:
+        return code
     if not args.quiet and echo.summary():
         print(echo.summary())
     print(f"dendrosim: done, {sim.t:.1f} ms simulated; results in {Path(out).resolve()}")
     return EXIT_OK
+
+
+def _set_status(sink, status, message) -> bool:
+    """Set the file's status; False if that failed too (a full disk)."""
+    try:
+        sink.status(status, message)
+        return True
+    except Exception:                 # noqa: BLE001
+        return False
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -171,13 +346,15 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _run_ensemble(cfg, out: Path, seeds, quiet) -> int:
+def _run_ensemble(cfg, out: Path, seeds, quiet, overwrite=False, config_path=None) -> int:
     from .ensemble import Ensemble
     from .io import HDF5Sink
     from .simulation import Diverged, Progress
-    ens = Ensemble(cfg, seeds)
     paths = [out.with_name(f"{out.stem}_seed{s}{out.suffix or '.h5'}") for s in seeds]
-    sinks = [HDF5Sink(p, compression=cfg.record.compression) for p in paths]
+    for p in paths:
+        check_output(p, config_path, overwrite)
+    ens = Ensemble(cfg, seeds)
+    sinks = [HDF5Sink(p, compression=cfg.record.compression, overwrite=overwrite) for p in paths]
     m0 = ens.members[0]
     progress = Progress(m0.total_steps, m0.dt) if (not quiet and sys.stderr.isatty()) else None
     from .engine.simd import LANES
@@ -190,13 +367,14 @@ def _run_ensemble(cfg, out: Path, seeds, quiet) -> int:
     except Diverged as e:
         print(f"\ndendrosim: {e}", file=sys.stderr)
         return EXIT_RUNTIME
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         for s in sinks:
-            s.status("interrupted", "interrupted (ensemble)")
-        return EXIT_INTERRUPTED
+            _set_status(s, "interrupted", "interrupted (ensemble)")
+        print("\ndendrosim: interrupted", file=sys.stderr)
+        return _interrupted_code(e)
     except Exception as e:
         for s in sinks:
-            s.status("failed", f"{type(e).__name__} at t = {m0.t:.1f} ms (ensemble): {e}")
+            _set_status(s, "failed", f"{type(e).__name__} at t = {m0.t:.1f} ms (ensemble): {config_mod.shorten(e)}")
         raise
     finally:
         if progress is not None:

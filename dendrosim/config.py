@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,17 @@ from typing import Any
 from .model.transfer import TRANSFER_CODES
 
 
+MESSAGE_CHARS = 300     # longest value quoted in an error message
+
+
+def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters (a bad value may be megabytes long)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]} ... ({len(text) - limit} characters left out) ... {text[-limit // 4:]}"
+
+
 class ConfigError(ValueError):
     """A bad configuration value; ``key`` is ``section.key``."""
 
@@ -42,7 +54,7 @@ class ConfigError(ValueError):
         self.key = key
         section, _, name = key.partition(".")
         where = f"[{section}] {name}" if name else f"[{section}]"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{shorten(where, 120)}: {shorten(message, 2 * MESSAGE_CHARS)}")
 
 
 def _doc(text, **kw):
@@ -255,11 +267,22 @@ def load(path: str | Path, overrides: list[str] | tuple = ()) -> Config:
     """Read a TOML file, apply ``section.key=value`` overrides and validate."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("file", f"no such config file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("file", f"{path} is a folder, not a TOML config file") from None
+    if data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise ConfigError("file", f"{path} is an HDF5 file, not a TOML config; to continue the run "
+                                  f"in it use `dendrosim run --resume {path}`")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("file", f"{path} is not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("file", f"{path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError("file", f"{path}: tables or arrays nested too deeply to read") from None
     return from_dict(raw, overrides, source=str(path))
 
 
@@ -290,6 +313,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = rhs.strip()
+    except RecursionError:
+        raise ConfigError(lhs.strip(), "value nested too deeply to read") from None
     return section, key, value
 
 
@@ -370,6 +395,30 @@ def _positive(key, v, allow_zero=False):
         raise ConfigError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
 
 
+def _finite(key, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(key, f"must be a finite number, got {v!r}")
+
+
+def state_bytes(sizes, dtype="float64", tau_w=1.0) -> int:
+    """Bytes of the weights in the state vector (twice with plasticity traces, tau_w > 0)."""
+    n = sum(a * b for a, b in zip(sizes[1:], sizes[:-1]))                    # forward
+    n += sum(3 * sizes[k] * sizes[k + 1] for k in range(1, len(sizes) - 1))  # down, IP, PI
+    return n * (2 if tau_w > 0 else 1) * (4 if dtype == "float32" else 8)
+
+
+def _check_memory(sizes, dtype, tau_w):
+    """Refuse a network whose state alone would not fit in this machine's memory."""
+    need = state_bytes(sizes, dtype, tau_w)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):     # pragma: no cover (not POSIX)
+        return
+    if need > have:
+        raise ConfigError("network.sizes", f"{list(sizes)} needs {need / 2**30:.1f} GiB for the weights "
+                          f"alone; this machine has {have / 2**30:.1f} GiB of memory")
+
+
 def stability_bound(cfg: Config) -> float:
     """Largest dt (ms) for which explicit Euler is stable on the linear part.
 
@@ -400,6 +449,7 @@ def _validate(cfg: Config) -> Config:
     _positive("network.tau_in", nw.tau_in, allow_zero=True)
     _positive("network.gamma", nw.gamma)
     _positive("network.beta", nw.beta)
+    _finite("network.theta", nw.theta)
     nw = dataclasses.replace(nw, transfer=transfers, sizes=tuple(sizes))
 
     c = cfg.conductances
@@ -408,6 +458,8 @@ def _validate(cfg: Config) -> Config:
     for key in ("g_l", "g_A", "g_som"):
         _positive(f"conductances.{key}", getattr(c, key), allow_zero=True)
     _choice("conductances.nudging", c.nudging, ("current", "conductance"))
+    _finite("conductances.E_exc", c.E_exc)
+    _finite("conductances.E_inh", c.E_inh)
     if c.nudging == "conductance" and not c.E_exc > c.E_inh:
         raise ConfigError("conductances.E_exc", f"must exceed E_inh ({c.E_inh}), got {c.E_exc}")
 
@@ -419,6 +471,9 @@ def _validate(cfg: Config) -> Config:
         eta_IP=_per_layer("plasticity.eta_IP", p.eta_IP, hidden),
         eta_PI=_per_layer("plasticity.eta_PI", p.eta_PI, hidden),
         eta_down=_per_layer("plasticity.eta_down", p.eta_down, hidden))
+    for key in ("eta_up", "eta_IP", "eta_PI", "eta_down"):
+        for v in getattr(p, key):
+            _positive(f"plasticity.{key}", v, allow_zero=True)
     _positive("plasticity.tau_w", p.tau_w, allow_zero=True)
     _positive("plasticity.lag", p.lag, allow_zero=True)
 
@@ -435,6 +490,10 @@ def _validate(cfg: Config) -> Config:
     _choice("init.distribution", i.distribution, ("uniform", "normal"))
     _choice("init.top_down", i.top_down, ("random", "transpose"))
     _positive("init.scale", i.scale, allow_zero=True)
+    for g in ("up", "down", "IP", "PI"):
+        v = getattr(i, f"scale_{g}")
+        if v == v:                             # NaN: use init.scale
+            _positive(f"init.scale_{g}", v, allow_zero=True)
     if i.seed < 0:
         raise ConfigError("init.seed", f"must be >= 0, got {i.seed}")
     if i.top_down == "transpose" and N < 2:
@@ -463,13 +522,15 @@ def _validate(cfg: Config) -> Config:
         if not isinstance(j, int) or j < 0:
             raise ConfigError("record.neurons", f"indices must be integers >= 0, got {j!r}")
 
+    _check_memory(sizes, s.dtype, p.tau_w)
     cfg = dataclasses.replace(cfg, network=nw, plasticity=p)
     if s.integrator in ("euler", "heun", "rk4") and s.check_stability:
         bound = stability_bound(cfg) * (1.39 if s.integrator == "rk4" else 1.0)
         if s.dt >= bound:
+            shown = next((t for t in (f"{bound:.{d}g}" for d in range(4, 18)) if float(t) < s.dt), repr(bound))
             raise ConfigError(
                 "simulation.dt",
-                f"{s.dt} ms is above the explicit {s.integrator} stability bound {bound:.4g} ms for "
+                f"{s.dt} ms is not below the explicit {s.integrator} stability bound {shown} ms for "
                 "these conductances; lower dt, use integrator = \"expeuler\", or set "
                 "simulation.check_stability = false")
     return cfg
@@ -489,25 +550,48 @@ def _toml_value(v) -> str:
             return "inf" if v > 0 else "-inf"
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(v: str) -> str:
+    """A TOML basic string: quotes, backslashes and every control character escaped."""
+    out = []
+    for ch in v:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(k) -> str:
+    k = str(k)
+    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
+        return k
+    return toml_string(k)
 
 
 def dump_toml(d: dict) -> str:
     """Minimal TOML writer for the flat two-level config dictionaries used here."""
     lines = []
     for section, values in d.items():
-        lines.append(f"[{section}]")
+        lines.append(f"[{_toml_key(section)}]")
         sub = {}
         for k, v in values.items():
             if isinstance(v, dict):
                 sub[k] = v
             else:
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         for k, v in sub.items():
-            lines.append(f"[{section}.{k}]")
-            lines.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in v.items())
+            lines.append(f"[{_toml_key(section)}.{_toml_key(k)}]")
+            lines.extend(f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items())
         lines.append("")
     return "\n".join(lines)

@@ -5,8 +5,9 @@ most ``record.block`` steps, to the compiled :func:`~dendrosim.engine.loop.run_b
 Between blocks it flushes recorded samples to a sink, snapshots weights, computes
 per-pattern metrics and reports progress. Memory does not grow with run length.
 
-Sinks implement ``begin(sim)``, ``traces(t, rows)``, ``weights(t, dict)``,
-``metrics(t, dict)``, ``checkpoint(sim)``, ``status(str, message)`` and ``close()``;
+Sinks follow the protocol of :mod:`dendrosim.io.sink`: ``begin(desc)`` with the run's
+:class:`~dendrosim.io.sink.RunDescription` (:meth:`Simulation.describe`), then
+``traces``, ``weights``, ``metrics``, ``checkpoint(t, state)``, ``status`` and ``close``;
 :class:`MemorySink` keeps everything in lists (tests, small runs),
 :class:`dendrosim.io.HDF5Sink` streams to a file.
 """
@@ -27,6 +28,7 @@ from .engine.loop import STATUS_DIVERGED, pattern_metrics, run_block, sample_now
 from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
+from .io.sink import Channel, RunDescription, shapes
 from .learners.steady import is_convex
 from .network import Layout, Network, init_random, set_self_predicting
 from .tasks import make_task
@@ -38,20 +40,6 @@ class Diverged(RuntimeError):
     def __init__(self, t, layer, what):
         self.t, self.layer = t, layer
         super().__init__(f"diverged at t = {t:.4g} ms: non-finite {what} in layer {layer}")
-
-
-@dataclass
-class Channel:
-    """One recorded dataset: ``variable`` of ``layer`` for ``neurons``; columns in the buffer."""
-
-    variable: str
-    layer: int
-    neurons: np.ndarray
-    columns: slice
-
-    @property
-    def name(self) -> str:
-        return f"layer{self.layer}/{self.variable}"
 
 
 def record_channels(cfg, layout) -> tuple[list[Channel], np.ndarray]:
@@ -173,7 +161,23 @@ class Simulation:
                 return k, "somatic potential u_P"
             if k < self.layout.depth and not np.all(np.isfinite(self.net.u_I(k))):
                 return k, "interneuron potential u_I"
-        return 0, "input"
+        if not np.all(np.isfinite(self.net.y)):
+            bad = int(np.flatnonzero(~np.isfinite(self.net.y))[0])
+            return 0, f"state (input filter or plasticity trace, state index {bad})"
+        # every stored value is finite: a sum of them overflowed (e.g. a weighted input)
+        peak = [(float(np.max(np.abs(self.net.u_P(k)), initial=0.0)), k) for k in range(1, self.layout.depth + 1)]
+        size, k = max(peak)
+        return k, f"sum of finite values (an overflow: largest |u_P| = {size:.3g} in layer {k})"
+
+    def describe(self) -> RunDescription:
+        """What a sink needs before the first sample (:mod:`dendrosim.io.sink`)."""
+        seg = self.task.segment(min(self.state.segment, len(self.task) - 1))
+        return RunDescription(
+            config=self.cfg, dt=float(self.dt), dtype=self.dtype, total_steps=int(self.total_steps),
+            n_patterns=len(self.task), channels=tuple(self.channels), n_columns=int(self.rec_src.size),
+            weight_shapes=shapes(self.net.weights()), metric_shapes=shapes(self.metrics(seg)),
+            state_shapes=shapes(self.snapshot()), n_hidden=max(self.layout.depth - 1, 0), time_unit="ms",
+            kernel=str(getattr(self, "kernel", "")))
 
     # -- checkpoints -------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -226,7 +230,7 @@ class Simulation:
         block = min(rc.block, rc.weights_every) if rc.weights_every else rc.block
         buf = np.zeros((-(-block // rc.every) + 1, self.rec_src.size), dtype=self.dtype)
         if self.state.step == 0:
-            sink.begin(self)
+            sink.begin(self.describe())
             sink.weights(0.0, self.net.weights())     # the t = 0 trace sample is the first block's
         return block, buf
 
@@ -283,7 +287,7 @@ class Simulation:
     def _end_segment(self, sink, seg, computed=None):
         sink.metrics(self.t, self.metrics(seg, computed))
         self.state.segment += 1
-        sink.checkpoint(self)
+        sink.checkpoint(self.t, self.snapshot())
 
     def _finish(self, sink):
         """At the end of the task: the final sample and weights, status completed."""
@@ -330,8 +334,8 @@ class MemorySink:
         self.final_status = None
         self.message = ""
 
-    def begin(self, sim):
-        self.channels = sim.channels
+    def begin(self, desc):
+        self.channels = desc.channels
 
     def traces(self, t, rows):
         self.t.append(np.array(t))
@@ -345,7 +349,7 @@ class MemorySink:
         self.metrics_t.append(t)
         self.metrics_list.append(m)
 
-    def checkpoint(self, sim):
+    def checkpoint(self, t, state):
         pass
 
     def status(self, status, message):

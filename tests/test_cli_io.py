@@ -243,8 +243,10 @@ def test_an_unexpected_error_is_recorded_in_the_file_and_the_run_resumes(tmp_pat
         return real(self, seg, computed)
 
     monkeypatch.setattr(Simulation, "metrics", failing)
-    with pytest.raises(RuntimeError, match="no fixed point"):
-        cli.main(["run", str(cfg), "-o", str(out), "--quiet"])
+    assert cli.main(["run", str(cfg), "-o", str(out), "--quiet"]) == 1      # one line, no traceback
+    calls.clear()
+    with pytest.raises(RuntimeError, match="no fixed point"):                  # unless --debug
+        cli.main(["run", str(cfg), "-o", str(tmp_path / "d.h5"), "--quiet", "--debug"])
     status, _ = assert_consistent(out)
     with load(out) as run:
         assert status == "failed"

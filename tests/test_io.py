@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from dendrosim.config import from_dict
-from dendrosim.io import HDF5Sink, load, read_checkpoint, resume_simulation
+from dendrosim.io import HDF5Sink, load, read_checkpoint
+from dendrosim.resume import resume_simulation
 from dendrosim.simulation import MemorySink, Simulation
 
 ALL_VARIABLES = ["u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target"]

@@ -1,13 +1,20 @@
-"""Streaming HDF5 writer (:class:`HDF5Sink`) and :func:`resume_simulation`.
+"""Streaming HDF5 writer (:class:`HDF5Sink`), a sink of :mod:`dendrosim.io.sink`.
 
-The sink is driven by :meth:`dendrosim.simulation.Simulation.run`: ``begin`` creates
-every dataset, ``traces``/``weights``/``metrics`` append to fixed-size RAM buffers that
-are written in large blocks (one h5py call costs about 100 us, a block of a small
-network lasts a few ms), ``checkpoint`` is called at every pattern boundary and
+The sink is driven by :meth:`dendrosim.simulation.Simulation.run`: ``begin(desc)`` creates
+every dataset from the run's :class:`~dendrosim.io.sink.RunDescription`,
+``traces``/``weights``/``metrics`` append to fixed-size RAM buffers that are written in
+large blocks (one h5py call costs about 100 us, a block of a small network lasts a few
+ms), ``checkpoint(t, state)`` is called at every pattern boundary and
 ``status``/``close`` finish the file. Memory does not grow with run length.
 
 Robustness
 ----------
+* One writer per file: the sink holds a :class:`~dendrosim.io.lock.WriterLock` from
+  ``begin`` (or the reopen of a resume) to ``close``; a second writer is refused.
+* The file is built whole in a temporary file beside the target and renamed into place,
+  then reopened directly in SWMR-write mode: a kill during the set-up leaves the previous
+  file (if any) untouched and never a half-made one. A resume copies the file up to its
+  checkpoint and replaces the original only when the copy is complete.
 * The file is written in SWMR mode (``libver="latest"``; set ``DENDROSIM_SWMR=0`` or
   ``swmr=False`` on network file systems): readers in other processes see a consistent
   prefix while it runs, and a SIGKILL loses at most what was not yet flushed. Buffers
@@ -17,7 +24,7 @@ Robustness
   at ``status``/``close``. Two slots are used alternately and a slot is marked valid
   (``seq``) only after all of it is written, so a kill during a checkpoint leaves the
   previous one intact. Each checkpoint stores the length of every appendable dataset;
-  :func:`resume_simulation` truncates to them, so a resumed run is bit-identical to an
+  :func:`dendrosim.resume.resume_simulation` truncates to them, so a resumed run is bit-identical to an
   uninterrupted one.
 
 The layout is documented in ``docs/hdf5_layout.md``.
@@ -37,6 +44,7 @@ import numpy as np
 from .layout import (FORMAT, FORMAT_VERSION, INTERNEURON_VARIABLES, METRIC_LONG_NAMES,
                      METRIC_UNITS, VARIABLE_LONG_NAMES, VARIABLE_UNITS, open_read, swmr_default,
                      text_attr)
+from .lock import WriterLock
 
 _MiB = 1 << 20
 # No raw-data chunk cache in the writer: HDF5 2.0 caches 8 MiB per dataset by default,
@@ -54,7 +62,7 @@ def _pow2_rows(target_bytes, row_bytes, lo, hi):
 
 
 def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n_patterns: int,
-                     swmr: bool, time_unit: str = "ms") -> None:
+                     swmr: bool, time_unit: str = "ms", kernel: str = "") -> None:
     """Write the root attributes every dendrosim file has (docs/hdf5_layout.md), status ``running``.
 
     Shared by :class:`HDF5Sink` and the discrete learners' writer
@@ -95,14 +103,35 @@ def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n
         "swmr": bool(swmr),
         "versions": " ".join(f"{k}={v}" for k, v in versions.items()),
     })
+    if kernel:
+        f.attrs["kernel"] = kernel
+
+
+def temporary_path(path: Path) -> Path:
+    """A file beside ``path`` to build it in (same folder: the rename is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def open_writer(path: Path, swmr: bool) -> h5py.File:
+    """Reopen a complete file for appending; with ``swmr`` directly in SWMR-write mode (no
+    moment in which it is open for writing without SWMR, which no reader could open)."""
+    if not swmr:
+        return h5py.File(path, "r+", **_WRITER_CACHE)
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    mdc, _, _, w0 = fapl.get_cache()
+    fapl.set_cache(mdc, _WRITER_CACHE["rdcc_nslots"], _WRITER_CACHE["rdcc_nbytes"], w0)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
+    return h5py.File(fid)
 
 
 class HDF5Sink:
-    """Stream a :class:`~dendrosim.simulation.Simulation` to one HDF5 file.
+    """Stream a run to one HDF5 file (the sink protocol of :mod:`dendrosim.io.sink`).
 
     Parameters
     ----------
-    path : output file (overwritten by :meth:`begin`).
+    path : output file, replaced by :meth:`begin` once the new one is complete.
+    overwrite : if False, :meth:`begin` refuses (FileExistsError) when ``path`` exists.
     compression : ``"none"`` (default) or ``"gzip"`` (gzip level 4 + shuffle).
     swmr : write in SWMR mode (default: on unless the environment sets DENDROSIM_SWMR=0).
     buffer_bytes : RAM for buffered trace rows (at most 4096 rows); also the chunk size.
@@ -112,7 +141,7 @@ class HDF5Sink:
 
     def __init__(self, path, compression: str = "none", swmr: bool | None = None,
                  buffer_bytes: int = 4 * _MiB, flush_interval: float = 1.0,
-                 checkpoint_interval: float = 30.0):
+                 checkpoint_interval: float = 30.0, overwrite: bool = True):
         if compression not in ("none", "gzip", None):
             raise ValueError(f"compression must be 'none' or 'gzip', got {compression!r}")
         self.path = Path(path)
@@ -131,6 +160,8 @@ class HDF5Sink:
         self._last_ckpt = -np.inf
         self._last_flush = time.monotonic()
         self._first_metrics = self._last_metrics = None
+        self.overwrite = bool(overwrite)
+        self._lock = WriterLock(self.path)
 
     # -- dataset creation --------------------------------------------------------
     def _filters(self):
@@ -146,34 +177,47 @@ class HDF5Sink:
             d.attrs["long_name"] = long_name
         return d
 
-    def begin(self, sim) -> None:
-        """Create the file, every dataset and the root attributes (status ``running``)."""
-        cfg = sim.cfg
-        self.dtype = np.dtype(sim.dtype)
-        libver = "latest" if self.swmr else None
+    def begin(self, desc) -> None:
+        """Take the writer lock, build the file (every dataset and the root attributes, status
+        ``running``) beside ``path``, rename it into place and reopen it for appending."""
+        self.dtype = np.dtype(desc.dtype)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self._f = h5py.File(self.path, "w", libver=libver, **_WRITER_CACHE)
-        write_root_attrs(f, cfg, dt=sim.dt, dtype=self.dtype, total_steps=sim.total_steps,
-                         n_patterns=len(sim.task), swmr=self.swmr, time_unit="ms")
-        self._create_traces(sim)
-        self._create_weights(sim)
-        self._create_metrics(sim)
-        self._create_checkpoint(sim)
-        f.flush()
-        if self.swmr:
-            f.swmr_mode = True
-        self._bind()
+        self._lock.acquire()
+        tmp = temporary_path(self.path)
+        try:
+            if self.path.exists() and not self.path.is_file():
+                raise FileExistsError(f"{self.path} exists and is not a regular file")
+            if self.path.exists() and not self.overwrite:
+                raise FileExistsError(f"{self.path} exists; choose another output file or allow overwriting")
+            with h5py.File(tmp, "w", libver="latest" if self.swmr else None, **_WRITER_CACHE) as f:
+                self._f = f
+                write_root_attrs(f, desc.config, dt=desc.dt, dtype=self.dtype, total_steps=desc.total_steps,
+                                 n_patterns=desc.n_patterns, swmr=self.swmr, time_unit=desc.time_unit,
+                                 kernel=desc.kernel)
+                self._create_traces(desc)
+                self._create_weights(desc)
+                self._create_metrics(desc)
+                self._create_checkpoint(desc)
+            self._f = None
+            os.replace(tmp, self.path)
+            self._f = open_writer(self.path, self.swmr)
+            self._bind()
+        except BaseException:
+            self._f = None
+            tmp.unlink(missing_ok=True)
+            self._lock.release()
+            raise
 
-    def _create_traces(self, sim):
+    def _create_traces(self, desc):
         f, item = self._f, self.dtype.itemsize
         g = f.create_group("traces")
-        rc = sim.cfg.record
+        rc = desc.config.record
         g.attrs["every"] = int(rc.every)
         g.attrs["mode"] = rc.mode
         g.attrs["t_convention"] = ("t is the time of the recorded state" if rc.mode == "sample"
                                    else "t is the start of the averaging window of `every` steps")
-        channels = [c for c in sim.channels if len(c.neurons) > 0]
-        n_cols = int(sim.rec_src.size)
+        channels = [c for c in desc.channels if len(c.neurons) > 0]
+        n_cols = int(desc.n_columns)
         row_bytes = max(n_cols * item, 1)
         self._trows = _pow2_rows(self.buffer_bytes, row_bytes, 16, 4096)
         t = self._appendable(g, "t", (), np.float64, self._trows, "ms", "simulated time")
@@ -201,10 +245,10 @@ class HDF5Sink:
             d.dims[1].label = sname[:-1]
             self._channels.append((d.name, ch.columns))
 
-    def _create_weights(self, sim):
+    def _create_weights(self, desc):
         f = self._f
         g = f.create_group("weights")
-        w = sim.net.weights()
+        w = {k: np.zeros(shape, dtype) for k, (shape, dtype) in desc.weight_shapes.items()}
         snap_bytes = sum(v.nbytes for v in w.values())
         self._wrows = _pow2_rows(4 * _MiB, snap_bytes, 1, 256)
         t = self._appendable(g, "t", (), np.float64, self._wrows, "ms", "time of the weight snapshot")
@@ -219,28 +263,24 @@ class HDF5Sink:
                 d.dims[i].label = lab
             self._wshapes[name] = (W.shape, W.dtype)
 
-    def _metrics_schema(self, sim) -> dict:
-        try:
-            seg = sim.task.segment(min(sim.state.segment, len(sim.task) - 1))
-            m = sim.metrics(seg)
-        except Exception:          # a driver without metrics: nothing to create
-            return {}
-        return {k: (np.asarray(v).shape, np.int64 if np.asarray(v).dtype.kind in "iub" else np.float64)
-                for k, v in m.items() if np.asarray(v).size > 0}
+    @staticmethod
+    def _metrics_schema(desc) -> dict:
+        return {k: (tuple(shape), np.int64 if np.dtype(dt).kind in "iub" else np.float64)
+                for k, (shape, dt) in desc.metric_shapes.items() if int(np.prod(shape)) > 0 or shape == ()}
 
-    def _create_metrics(self, sim):
+    def _create_metrics(self, desc):
         f = self._f
         g = f.create_group("metrics")
         g.attrs["t_convention"] = "t is the end of the pattern (segment)"
         t = self._appendable(g, "t", (), np.float64, _METRIC_ROWS, "ms", "end time of the pattern")
         t.make_scale("time")
-        n_hidden = max(sim.layout.depth - 1, 0)
+        n_hidden = int(desc.n_hidden)
         if n_hidden:
             h = g.create_dataset("hidden_layer", data=np.arange(1, n_hidden + 1, dtype=np.int64))
             h.attrs["units"] = "index"
             h.attrs["long_name"] = "hidden layer k"
             h.make_scale("hidden_layer")
-        for key, (shape, dtype) in self._metrics_schema(sim).items():
+        for key, (shape, dtype) in self._metrics_schema(desc).items():
             d = self._appendable(g, key, shape, dtype, _METRIC_ROWS, METRIC_UNITS.get(key, "dimensionless"),
                                  METRIC_LONG_NAMES.get(key))
             d.dims[0].attach_scale(t)
@@ -249,22 +289,21 @@ class HDF5Sink:
                 d.dims[1].attach_scale(g["hidden_layer"])
                 d.dims[1].label = "hidden_layer"
 
-    def _create_checkpoint(self, sim):
+    def _create_checkpoint(self, desc):
         f = self._f
         g = f.create_group("checkpoint")
         g.attrs["description"] = ("state at a pattern boundary; the valid slot with the largest seq "
                                   "is the newest; lengths[i] is the length of datasets[i] then")
         names = self._appendable_names()
         g.create_dataset("datasets", data=np.array(names, dtype=h5py.string_dtype()))
-        snap = sim.snapshot()
         for s in ("slot0", "slot1"):
             sg = g.create_group(s)
             sg.create_dataset("seq", data=np.int64(-1))
             sg.create_dataset("t", data=np.float64(np.nan)).attrs["units"] = "ms"
             sg.create_dataset("lengths", data=np.zeros(len(names), dtype=np.int64))
             st = sg.create_group("state")
-            for k, v in snap.items():
-                st.create_dataset(k, data=np.zeros_like(np.asarray(v)))
+            for k, (shape, dtype) in desc.state_shapes.items():
+                st.create_dataset(k, data=np.zeros(shape, dtype=dtype))
 
     def _appendable_names(self) -> list[str]:
         out = []
@@ -420,9 +459,9 @@ class HDF5Sink:
             self._flush_metrics()
         self._maybe_flush()
 
-    def checkpoint(self, sim) -> None:
-        """Remember the state at this pattern boundary; write it if the interval has passed."""
-        self._pending = (sim.snapshot(), self._lengths(), float(sim.t))
+    def checkpoint(self, t, state: dict) -> None:
+        """Remember the state at this pattern boundary (t in ms); write it if the interval has passed."""
+        self._pending = (state, self._lengths(), float(t))
         self._pending_written = False
         if self._ckpt_slot < 0 or time.monotonic() - self._last_ckpt >= self.checkpoint_interval:
             self._write_checkpoint()
@@ -478,8 +517,10 @@ class HDF5Sink:
         self._mds = {k: f["metrics/" + k] for k in self._mds}
 
     def close(self) -> None:
-        """Flush, write the last checkpoint; a run stopped early is marked ``interrupted``."""
+        """Flush, write the last checkpoint; a run stopped early is marked ``interrupted``.
+        Releases the writer lock, also when the file could not be finished (disk full)."""
         if self._f is None:
+            self._lock.release()
             return
         try:
             self.flush()
@@ -488,9 +529,12 @@ class HDF5Sink:
                 self.status("interrupted", "stopped before the end of the task"
                             + (f" (checkpoint at t = {self._pending[2]:.1f} ms)" if self._pending else ""))
         finally:
-            self._f.close()
-            self._f = None
-            self._closed = True
+            try:
+                self._f.close()
+            finally:
+                self._f = None
+                self._closed = True
+                self._lock.release()
 
     def __enter__(self):
         return self
@@ -513,47 +557,61 @@ class HDF5Sink:
 
     # -- reopening for resume -----------------------------------------------------------
     @classmethod
-    def _reopen(cls, path, sim, names, lengths, slot, seq, compression="none", swmr=None, **kw):
-        """Open an existing file for appending after truncating it to a checkpoint."""
+    def reopen(cls, path, desc, lengths: dict, slot: int, seq: int, t: float, lock: WriterLock,
+               compression="none", swmr=None, allow_truncated=False, **kw):
+        """Continue writing ``path`` from a checkpoint (``lengths``: rows of every appendable
+        dataset then; ``t`` its time, ms). ``lock`` is the writer lock, already held; the sink
+        releases it on :meth:`close`. The file is first copied with every dataset cut to its
+        checkpoint length, and the copy replaces the original only once it is complete.
+        ``allow_truncated``: the file is shorter than its superblock says, and the caller has
+        checked that every row up to ``lengths`` is in it (:func:`~.integrity.rows_present`)."""
+        if not lock.held:
+            raise ValueError("reopen needs the file's writer lock")
         self = cls(path, compression=compression, swmr=swmr, **kw)
-        self.dtype = np.dtype(sim.dtype)
-        want = dict(zip(names, (int(n) for n in lengths)))
+        self._lock = lock
         try:
-            f = h5py.File(self.path, "r+", libver="latest", **_WRITER_CACHE)
-        except OSError:
-            # a killed SWMR writer leaves the "open for write" flag set: copy the prefix
-            _rebuild(self.path, want)
-            f = h5py.File(self.path, "r+", libver="latest", **_WRITER_CACHE)
-        self._f = f
-        for name, n in want.items():
-            d = f[name]
-            if d.shape[0] != n:
-                d.resize(n, axis=0)
-        self._channels = [(f"/traces/layer{c.layer}/{c.variable}", c.columns)
-                          for c in sim.channels if len(c.neurons) > 0]
-        for name, _ in self._channels:
-            if name not in f:
-                raise ValueError(f"{path}: dataset {name} is missing; the file does not match its config")
-        self._trows = f["traces/t"].chunks[0]            # one buffer = one chunk, as written
-        self._wrows = f["weights/t"].chunks[0]
-        self._wshapes = {k: (v.shape, v.dtype) for k, v in sim.net.weights().items()}
-        f.attrs["status"] = "running"
-        f.attrs["message"] = f"resumed from the checkpoint at t = {sim.t:.1f} ms"
-        f.attrs["swmr"] = self.swmr
-        f.flush()
-        if self.swmr:
-            f.swmr_mode = True
-        self._bind(want)
+            self.dtype = np.dtype(desc.dtype)
+            want = {name: int(n) for name, n in lengths.items()}
+            self._channels = [(f"/traces/layer{c.layer}/{c.variable}", c.columns)
+                              for c in desc.channels if len(c.neurons) > 0]
+            with open_read(self.path, allow_truncated=allow_truncated) as f0:   # checked before writing
+                for name in [n for n, _ in self._channels] + list(want):
+                    if name not in f0:
+                        raise ValueError(f"{path}: dataset {name} is missing; the file does not match its config")
+            _rebuild(self.path, want, allow_truncated)
+            f = self._f = open_writer(self.path, self.swmr)
+            self._trows = f["traces/t"].chunks[0]            # one buffer = one chunk, as written
+            self._wrows = f["weights/t"].chunks[0]
+            self._wshapes = {k: (tuple(shape), np.dtype(dt)) for k, (shape, dt) in desc.weight_shapes.items()}
+            self._set_attrs(status="running", message=f"resumed from the checkpoint at t = {t:.1f} ms",
+                            swmr=self.swmr)
+            self._bind(want)
+        except BaseException:
+            if self._f is not None:
+                self._f.close()
+                self._f = None
+            lock.release()
+            raise
         self._ckpt_slot, self._ckpt_seq = slot, seq
         self._last_ckpt = time.monotonic()
         return self
 
 
-def _rebuild(path: Path, lengths: dict) -> None:
-    """Copy ``path`` into a fresh file, truncating appendable datasets to ``lengths``."""
-    tmp = path.with_name(path.name + ".resume-tmp")
+def _rebuild(path: Path, lengths: dict, allow_truncated: bool = False) -> None:
+    """Copy ``path`` into a fresh file, truncating appendable datasets to ``lengths``; the copy
+    replaces ``path`` only when it is complete (a failure leaves the original untouched)."""
+    tmp = temporary_path(path)
+    try:
+        _copy(path, tmp, lengths, allow_truncated)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _copy(path: Path, tmp: Path, lengths: dict, allow_truncated: bool = False) -> None:
     scales, attached = {}, []
-    with open_read(path) as src, h5py.File(tmp, "w", libver="latest") as dst:
+    with open_read(path, allow_truncated=allow_truncated) as src, h5py.File(tmp, "w", libver="latest") as dst:
         _copy_attrs(src, dst)
 
         def visit(name, obj):
@@ -584,7 +642,6 @@ def _rebuild(path: Path, lengths: dict) -> None:
             dst[full].dims[i].attach_scale(dst[sname])
             if label:
                 dst[full].dims[i].label = label
-    os.replace(tmp, path)
 
 
 _SCALE_ATTRS = {"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST", "DIMENSION_LABELS"}
@@ -614,38 +671,3 @@ def read_checkpoint(f: h5py.File):
     names = [text_attr(s) for s in g["datasets"][()]]
     lengths = dict(zip(names, (int(n) for n in slot["lengths"][()])))
     return snap, lengths, best[0], best[1]
-
-
-def resume_simulation(path, **sink_kw):
-    """Rebuild the Simulation stored in ``path`` at its last checkpoint and reopen the file.
-
-    Returns ``(sim, sink)``; ``sim.run(sink)`` continues the run and gives results
-    bit-identical to an uninterrupted run. Every dataset is first truncated to its
-    length at the checkpoint; the status goes back to ``running``.
-    """
-    import tomllib
-
-    from .. import config as config_mod
-    from ..simulation import Simulation
-
-    path = Path(path)
-    try:
-        with open_read(path) as f:
-            status = text_attr(f.attrs.get("status", ""))
-            text = text_attr(f.attrs["config"])
-            ck = read_checkpoint(f)
-    except (KeyError, OSError) as e:
-        raise config_mod.ConfigError("resume", f"{path} is not a dendrosim output file: {e}") from None
-    if status == "completed":
-        raise config_mod.ConfigError("resume", f"{path}: the run is already completed")
-    if ck is None:
-        raise config_mod.ConfigError("resume", f"{path} holds no checkpoint (killed before the first "
-                                     "pattern ended); start the run again")
-    snap, lengths, slot, seq = ck
-    cfg = config_mod.from_dict(tomllib.loads(text))
-    sim = Simulation(cfg)
-    sim.restore(snap)
-    names = list(lengths)
-    sink = HDF5Sink._reopen(path, sim, names, [lengths[n] for n in names], slot, seq,
-                            compression=cfg.record.compression, **sink_kw)
-    return sim, sink

@@ -47,23 +47,57 @@ def swmr_default() -> bool:
     return os.environ.get("DENDROSIM_SWMR", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def open_read(path) -> h5py.File:
+class NotDendrosimError(OSError):
+    """An HDF5 file that no dendrosim writer made (no ``format`` root attribute)."""
+
+
+def open_read(path, probe_timeout: float | None = None, allow_truncated: bool = False) -> h5py.File:
     """Open a dendrosim file read-only, whether it is finished, being written or was killed.
 
-    A file written in SWMR mode (the default) is opened as an SWMR reader: this works
-    while the writer runs and after a SIGKILL. A file written without SWMR is opened
-    with file locking disabled so that a live writer does not block the reader.
+    First the file's size is checked against its HDF5 superblock
+    (:func:`~dendrosim.io.integrity.check`): a truncated or non-HDF5 file raises
+    :class:`~dendrosim.io.integrity.DamagedFileError` instead of reading back as zeros.
+    A file whose writer is alive (it holds the writer lock) or was killed while writing in
+    SWMR mode is opened as an SWMR reader; any other file normally, with HDF5's own checks.
+    ``probe_timeout``: first open it and read all its metadata in a child process for at
+    most this many seconds (:func:`~dendrosim.io.integrity.probe`), so that a damaged file
+    cannot make HDF5 retry for ever. ``allow_truncated``: open a file shorter than its
+    superblock says anyway, as an SWMR reader (:func:`dendrosim.resume.resume_simulation` then
+    checks that every row before the checkpoint is in the file).
     """
+    from .integrity import FLAG_SWMR_WRITE, FLAG_WRITE, DamagedFileError, check, probe
+    from .lock import holder
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    try:
-        return h5py.File(path, "r", libver="latest", swmr=True)
-    except OSError as first:
+    if not path.is_file():
+        raise IsADirectoryError(f"{path} is not a regular file")
+    live = holder(path) is not None
+    sb = check(path, live=live or allow_truncated)
+    if not live and sb.flags & FLAG_WRITE and not sb.flags & FLAG_SWMR_WRITE:
+        raise DamagedFileError(f"{path} is damaged: its writer stopped while creating it (no data to read)")
+    swmr = bool(sb.flags & FLAG_SWMR_WRITE) or (allow_truncated and path.stat().st_size < sb.end)
+    if probe_timeout:
+        probe(path, swmr, probe_timeout)
+    # a live writer without SWMR: no locking (HDF5's would block); but within one process HDF5
+    # wants the locking flags of the file's other handle, whichever they are
+    ways = ([{"libver": "latest", "swmr": True}] if swmr else
+            [{"locking": False}, {}] if live else [{}, {"locking": False}])
+    for i, kw in enumerate(ways):
         try:
-            return h5py.File(path, "r", locking=False)
-        except OSError:
-            raise OSError(f"cannot open {path} as HDF5: {first}") from None
+            return h5py.File(path, "r", **kw)
+        except OSError as e:
+            if i == len(ways) - 1:
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise DamagedFileError(f"{path} is damaged: HDF5 cannot open it ({first})") from None
+
+
+def require_dendrosim(f: h5py.File, path) -> None:
+    """Raise :class:`NotDendrosimError` unless ``f`` was written by dendrosim."""
+    if text_attr(f.attrs.get("format", "")) != FORMAT:
+        raise NotDendrosimError(f"{path} is an HDF5 file but not a dendrosim output file "
+                                "(no format = \"dendrosim-trajectory\" attribute)")
 
 
 def text_attr(value) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .layout import open_read, text_attr
+from .layout import open_read, require_dendrosim, text_attr
 
 
 class ConfigText(dict):
@@ -80,9 +80,10 @@ class Run:
         :meth:`metric` for ``(t, values)`` numpy pairs of a consistent length.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, probe_timeout: float | None = None):
+        """``probe_timeout``: see :func:`~dendrosim.io.layout.open_read` (the CLI sets it)."""
         self.path = Path(path)
-        self._f = open_read(self.path)
+        self._f = open_read(self.path, probe_timeout)
         self.traces = _Group(self, "traces", ("t",))
         self.weights = _Group(self, "weights", ("t",))
         self.metrics = _Group(self, "metrics", ("t",))
@@ -261,9 +262,14 @@ def _fmt(v) -> str:
     return np.array2string(a, precision=4, separator=", ")
 
 
-def info(path) -> str:
-    """A text summary of an output file; works while the file is being written."""
-    with Run(path) as run:
+def info(path, probe_timeout: float | None = None) -> str:
+    """A text summary of an output file; works while the file is being written.
+
+    Raises :class:`~dendrosim.io.layout.NotDendrosimError` for an HDF5 file dendrosim did
+    not write, :class:`~dendrosim.io.integrity.DamagedFileError` for a truncated or damaged one.
+    """
+    with Run(path, probe_timeout) as run:
+        require_dendrosim(run.file, run.path)
         cfg = run.config
         net, sim, task = cfg.get("network", {}), cfg.get("simulation", {}), cfg.get("task", {})
         lines = [f"file      {run.path}",

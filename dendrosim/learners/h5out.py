@@ -21,10 +21,13 @@ is not written in SWMR mode (``swmr = False``).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import h5py
 import numpy as np
 
-from ..io.hdf5 import write_root_attrs
+from ..io.hdf5 import temporary_path, write_root_attrs
 
 TIME_UNIT = "trial"
 
@@ -70,14 +73,25 @@ class H5Writer:
     per snapshot, :meth:`rows` as updates finish, then :meth:`status` and :meth:`close`."""
 
     def __init__(self, path, cfg, rule):
-        self.f = h5py.File(path, "w")
-        # total_steps / n_patterns are -1 until plan() (they need the built task)
-        write_root_attrs(self.f, cfg, dt=cfg.simulation.dt, dtype=cfg.simulation.dtype, total_steps=-1,
-                         n_patterns=-1, swmr=False, time_unit=TIME_UNIT)
-        self.f.attrs["learner"] = rule
-        self.wg = self.f.create_group("weights")
-        self.wg.attrs["t_convention"] = "t is the number of trials presented before the snapshot"
-        self.f.flush()
+        """Create ``path`` (replacing it): built beside it and renamed into place, so that a
+        stop during the set-up leaves the previous file, not a half-made one. The caller holds
+        the file's :class:`~dendrosim.io.lock.WriterLock`."""
+        path = Path(path)
+        tmp = temporary_path(path)
+        try:
+            with h5py.File(tmp, "w") as f:
+                # total_steps / n_patterns are -1 until plan() (they need the built task)
+                write_root_attrs(f, cfg, dt=cfg.simulation.dt, dtype=cfg.simulation.dtype, total_steps=-1,
+                                 n_patterns=-1, swmr=False, time_unit=TIME_UNIT)
+                f.attrs["learner"] = rule
+                f.create_group("weights").attrs["t_convention"] = \
+                    "t is the number of trials presented before the snapshot"
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.f = h5py.File(path, "r+")
+        self.wg = self.f["weights"]
 
     def plan(self, n_updates: int, n_trials: int):
         """Planned length of the run: ``total_steps`` (updates) and ``n_patterns`` (trials)."""

@@ -216,8 +216,14 @@ def _run(cfg, net=None, progress=None, on_weights=None, on_start=None, on_rows=N
     return res
 
 
-def run_learner(cfg, out_path, quiet=False) -> int:
-    """CLI entry: run the ``[learner] rule`` and write ``out_path`` (HDF5). Exit code 0/1/2."""
+def run_learner(cfg, out_path, quiet=False, overwrite=True) -> int:
+    """CLI entry: run the ``[learner] rule`` and write ``out_path`` (HDF5). Exit code 0/1/2/130.
+
+    The file is created only once the network and the task are built (every value checked),
+    under the file's writer lock (a second writer is refused:
+    :class:`~dendrosim.io.FileLockedError`); ``overwrite=False`` refuses an existing file.
+    """
+    from ..io.lock import WriterLock
     from .h5out import H5Writer
     try:
         rule = options(cfg)["rule"]
@@ -225,9 +231,11 @@ def run_learner(cfg, out_path, quiet=False) -> int:
         print(f"dendrosim: config error: {e}", file=sys.stderr)
         return 2
     out_path = Path(out_path)
+    lock = WriterLock(out_path).acquire()
     w = None
     try:
-        w = H5Writer(out_path, cfg, rule)
+        if out_path.exists() and not overwrite:
+            raise FileExistsError(f"{out_path} exists; choose another output file (-o) or add --overwrite")
         show = not quiet and sys.stderr.isatty()
         last = [0.0]
 
@@ -238,21 +246,37 @@ def run_learner(cfg, out_path, quiet=False) -> int:
                 sys.stderr.write(f"\r{rule}: update {i}/{n}")
                 sys.stderr.flush()
 
-        if not quiet:
-            print(f"dendrosim: {rule} learner, writing {out_path}", file=sys.stderr)
+        def on_start(n_updates, n_trials):      # the task is built and valid: now the file
+            nonlocal w
+            w = H5Writer(out_path, cfg, rule)
+            w.plan(n_updates, n_trials)
+            if not quiet:
+                print(f"dendrosim: {rule} learner, writing {out_path}", file=sys.stderr)
+
         try:
-            res = run(cfg, progress=progress, on_weights=w.weights, on_start=w.plan, on_rows=w.rows)
+            res = run(cfg, progress=progress, on_weights=lambda t, ws: w.weights(t, ws), on_start=on_start,
+                      on_rows=lambda m, tr: w.rows(m, tr))
         except ConfigError as e:
-            w.status("failed", str(e))
-            print(f"\ndendrosim: config error: {e}", file=sys.stderr)
+            if w is not None:
+                w.status("failed", str(e))
+            print(f"\ndendrosim: config error: {e}" + ("" if w is not None else "; nothing written"),
+                  file=sys.stderr)
             return 2
         except steady.NoFixedPoint as e:
-            w.status("diverged", str(e))
+            if w is not None:
+                w.status("diverged", str(e))
             print(f"\ndendrosim: {e}", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
-            w.status("interrupted", "interrupted")
-            return 130
+        except KeyboardInterrupt as e:
+            if w is not None:
+                w.status("interrupted", "interrupted")
+            print("\ndendrosim: interrupted" + (f"; finished updates kept in {out_path}" if w is not None else ""),
+                  file=sys.stderr)
+            return 143 if type(e).__name__ == "Terminated" else 130
+        except Exception as e:
+            if w is not None:
+                w.status("failed", f"{type(e).__name__}: {e}"[:2000])
+            raise
         if show:
             sys.stderr.write("\n")
         m = res.metrics
@@ -268,5 +292,8 @@ def run_learner(cfg, out_path, quiet=False) -> int:
                   f"results in {out_path.resolve()}", file=sys.stderr)
         return 0
     finally:
-        if w is not None:
-            w.close()
+        try:
+            if w is not None:
+                w.close()
+        finally:
+            lock.release()

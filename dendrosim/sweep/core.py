@@ -109,7 +109,7 @@ def run_point(task: dict) -> dict:
             if before in DONE_STATUSES:
                 rec["action"] = "skipped"
             elif before in ("running", "interrupted") and not _is_learner(cfg):
-                from ..io import resume_simulation
+                from ..resume import resume_simulation
                 try:
                     sim, sink = resume_simulation(out)
                 except config_mod.ConfigError:      # no checkpoint yet (killed in its first pattern)

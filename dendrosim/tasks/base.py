@@ -48,6 +48,11 @@ class Task:
             raise ConfigError(f"task.{k}", f"unknown key for task kind {self.kind!r}; keys are {sorted(self.KEYS)}")
         self.options = {k: options.get(k, d[0]) for k, d in self.KEYS.items()}
         self.sizes, self.dt, self.rng = tuple(sizes), dt, rng
+        if "input_low" in self.KEYS and "input_high" in self.KEYS:     # a range of drawn inputs
+            lo, hi = self.option("input_low"), self.option("input_high")
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise ConfigError("task.input_low", f"input_low = {lo!r} and input_high = {hi!r} must be finite "
+                                                    "numbers with input_low <= input_high")
 
     def option(self, key, kind=float, positive=False, allow_zero=True):
         v = self.options[key]
