@@ -326,7 +326,7 @@ def main(quick=False, json_path=None, seconds=1.0) -> int:
                             numpy_steps_per_s=ref, ratio=eng / ref, effective_GBps=gbs,
                             hand_loop_steps_per_s=loop if small else None,
                             engine_one_thread_steps_per_s=one if small else None))
-    from .io.bench_io import bench_recording
+    from .bench_io import bench_recording
     rec = bench_recording(n_patterns=100 if quick else 500)
     ovh = 100 * rec["overhead"]
     print(f"\n30-50-10 recording u_P, v_A, u_I to HDF5 every 10 steps: {rec['steps_per_s_hdf5']:,.0f} steps/s "

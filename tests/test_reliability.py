@@ -91,6 +91,14 @@ def run_cli(*args, timeout=300, **kw):
     return p.returncode, err
 
 
+def main_no_interrupt(args) -> int:
+    """:func:`main`, failing the test (not stopping the session) if a KeyboardInterrupt escapes."""
+    try:
+        return main(args)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped dendrosim.cli.main")
+
+
 def one_line(err: str) -> str:
     """The error output is one line and no traceback."""
     assert "Traceback" not in err, err
@@ -260,7 +268,7 @@ def interrupted_file(cfg, out, monkeypatch, at=8):
             raise KeyboardInterrupt
         return real(self, seg, computed)
     monkeypatch.setattr(Simulation, "metrics", metrics)
-    assert main(["run", str(cfg), "-o", str(out), "--quiet"]) == 130
+    assert main_no_interrupt(["run", str(cfg), "-o", str(out), "--quiet"]) == 130
     monkeypatch.setattr(Simulation, "metrics", real)
     return out
 
@@ -401,7 +409,7 @@ def test_9_ctrl_c_while_the_file_is_set_up(tiny, tmp_path, monkeypatch, capsys):
         raise KeyboardInterrupt
     monkeypatch.setattr(HDF5Sink, "_create_weights", interrupted)
     out = tmp_path / "x.h5"
-    assert main(["run", str(tiny), "-o", str(out), "--quiet"]) == 130
+    assert main_no_interrupt(["run", str(tiny), "-o", str(out), "--quiet"]) == 130
     one_line(capsys.readouterr().err)
     assert not out.exists()
 
@@ -412,7 +420,7 @@ def test_9_ctrl_c_before_the_file_exists(tiny, tmp_path, monkeypatch, capsys):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
     monkeypatch.setattr(simulation.Simulation, "__init__", interrupted)
-    assert main(["run", str(tiny), "-o", str(tmp_path / "x.h5"), "--quiet"]) == 130
+    assert main_no_interrupt(["run", str(tiny), "-o", str(tmp_path / "x.h5"), "--quiet"]) == 130
     assert "interrupted" in one_line(capsys.readouterr().err)
 
 

@@ -33,6 +33,7 @@ The layout is documented in ``docs/hdf5_layout.md``.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from datetime import datetime, UTC
@@ -75,8 +76,6 @@ def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n
     time_unit : what every ``t`` dataset counts: ``"ms"`` (simulated time, the engine) or
         ``"trial"`` (trials presented, the learners); also the ``units`` of those datasets.
     """
-    import dendrosim
-
     versions = {"numpy": np.__version__, "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}
     try:
         import numba
@@ -84,7 +83,8 @@ def write_root_attrs(f: h5py.File, cfg, *, dt: float, dtype, total_steps: int, n
     except ImportError:     # pragma: no cover
         pass
     f.attrs.update({
-        "dendrosim_version": getattr(dendrosim, "__version__", "unknown"),
+        # the package is loaded whenever this module is: read its version without importing it
+        "dendrosim_version": getattr(sys.modules.get("dendrosim"), "__version__", "unknown"),
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": cfg.to_toml(),
