@@ -163,7 +163,7 @@ class Simulation:
                 return k, "interneuron potential u_I"
         if not np.all(np.isfinite(self.net.y)):
             bad = int(np.flatnonzero(~np.isfinite(self.net.y))[0])
-            return 0, f"state (input filter or plasticity trace, state index {bad})"
+            return 0, f"state (a weight, the input filter or a plasticity trace: index {bad} of y)"
         # every stored value is finite: a sum of them overflowed (e.g. a weighted input)
         peak = [(float(np.max(np.abs(self.net.u_P(k)), initial=0.0)), k) for k in range(1, self.layout.depth + 1)]
         size, k = max(peak)

@@ -100,8 +100,7 @@ class Sink(Protocol):
 
 
 def shapes(arrays: Mapping) -> dict:
-    """``{name: (shape, dtype)}`` of a dict of arrays or scalars (ints stay int64, others float64
-    unless they are arrays with their own dtype)."""
+    """``{name: (shape, dtype)}`` of a dict of arrays or scalars (as ``np.asarray`` sees them)."""
     out = {}
     for k, v in arrays.items():
         a = np.asarray(v)
