@@ -54,10 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true",
                    help="continue the stopped run in the given HDF5 file (in place; no -o, --set, --seeds)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     r.add_argument("--seeds", metavar="A:B|S1,S2,...",
                    help="run an ensemble of seeds in one compiled call; writes OUT_seed{S}.h5 per seed")
     i = sub.add_parser("info", help="summarise an output file (works while it is being written)")
     i.add_argument("file")
+    i.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     pl = sub.add_parser("plot", help="plot an output file")
     pl.add_argument("file")
     pl.add_argument("--what", default=None, choices=["apical", "soma", "mismatch", "loss", "weights"],
@@ -67,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--neurons", default="0:5", help="neuron indices, e.g. 0:5 or 0,3,7")
     pl.add_argument("--time", default=None, metavar="T0:T1",
                     help="apical and soma: only this time window, ms (e.g. 0:200 or 9800:), default all")
-    pl.add_argument("-o", "--output", help="PNG path (default: <file>_<what>.png)")
+    pl.add_argument("-o", "--output", help="image path; its suffix picks the format, none: .png "
+                    "(default: <file>_<what>.png)")
+    pl.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     for name, what in (("sweep", "grid x seeds, one run per point, on Dask (docs/sweeps.md)"),
                        ("sweep-report", "mean ± SEM over seeds per grid point: table and figure")):
         sp = sub.add_parser(name, help=what, add_help=False, prefix_chars="\0")
