@@ -23,27 +23,37 @@ from numba import njit, prange
 from .engine.fused import run_block_euler
 from .engine.lanes import run_lanes
 from .engine.lanes import supported as _lanes_supported
-from .engine.loop import STATUS_OK, pattern_metrics_stacked, run_block
-from .engine.params import I_THREADS
+from .engine.loop import STATUS_OK, Scratch, pattern_metrics_stacked, run_block
+from .engine.params import I_THREADS, Recording
 from .engine.simd import LANES
 from .simulation import Simulation
 
 
+@njit(cache=True, inline="always")
+def _member_rec(rec, m):
+    """The recording of member m (row m of the stacked buffers)."""
+    return Recording(rec.src, rec.every, rec.mean, rec.buf[m], rec.acc[m])
+
+
+@njit(cache=True, inline="always")
+def _member_ws(ws, m):
+    """The scratch of member m (row m of each stacked array; ``one`` is shared)."""
+    return Scratch(ws.z[m], ws.zs[m], ws.work[m], ws.err[m], ws.one, ws.h[m], ws.pw[m])
+
+
 @njit(cache=True, parallel=True)
-def run_block_ensemble(fused, m_start, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt,
-                       lay, lp, fp, ip, RNG, rec_src, rec_every, rec_mean, BUF, ACC,
-                       Z, ZS, WORK, ERR, one, H, PW, out):
+def run_block_ensemble(fused, m_start, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt, circuit, RNG, rec, ws,
+                       out):
     """:func:`~dendrosim.engine.loop.run_block` for every member m >= ``m_start`` (row m of
-    each array), one by one. ``out[m]`` = (steps done, status, rows recorded)."""
+    each array, of ``rec.buf``, ``rec.acc`` and the scratch ``ws``), one by one.
+    ``out[m]`` = (steps done, status, rows recorded)."""
     for m in prange(m_start, Y.shape[0]):
         if fused:
             nd, st, nr = run_block_euler(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
-                                         lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
-                                         Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
+                                         circuit, RNG[m], _member_rec(rec, m), _member_ws(ws, m))
         else:
             nd, st, nr = run_block(Y[m], X[m], T[m], HAS[m], n_steps, step0, plastic_from, integ, dt,
-                                   lay, lp, fp, ip, RNG[m], rec_src, rec_every, rec_mean, BUF[m], ACC[m],
-                                   Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
+                                   circuit, RNG[m], _member_rec(rec, m), _member_ws(ws, m))
         out[m, 0] = nd
         out[m, 1] = st
         out[m, 2] = nr
@@ -53,15 +63,13 @@ STATUS_RERUN = -1     # a member of the group diverged: rerun the group member b
 
 
 @njit(cache=True, parallel=True)
-def run_block_lanes(n_groups, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG,
-                    rec_src, rec_every, rec_mean, BUF, ACC, Z, ZS, WORK, ERR, one, H, PW, out):
+def run_block_lanes(n_groups, Y, X, T, HAS, n_steps, step0, plastic_from, integ, dt, circuit, RNG, rec, ws, out):
     """The first ``n_groups`` x LANES members in the SIMD kernel, LANES at a time
     (:func:`~dendrosim.engine.lanes.run_lanes`); a group with a diverging member is left
     as it was, with status STATUS_RERUN."""
     for g in prange(n_groups):
         m0 = g * LANES
-        nr = run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, RNG, rec_src,
-                       rec_every, rec_mean, BUF, ACC, Z, WORK, PW)
+        nr = run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, circuit, RNG, rec, ws)
         for m in range(m0, m0 + LANES):
             out[m, 0] = n_steps if nr >= 0 else 0
             out[m, 1] = STATUS_OK if nr >= 0 else STATUS_RERUN
@@ -106,10 +114,10 @@ class Ensemble:
 
     def _run_member(self, m, args):
         """Member m alone in the fused kernel (the rerun of a group whose member diverged)."""
-        (Y, X, T, HAS, n, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG, rec_src, every, mean, BUF, ACC,
-         Z, ZS, WORK, ERR, one, H, PW, _) = args
-        return run_block_euler(Y[m], X[m], T[m], HAS[m], n, step0, plastic_from, integ, dt, lay, lp, fp, ip, RNG[m],
-                               rec_src, every, mean, BUF[m], ACC[m], Z[m], ZS[m], WORK[m], ERR[m], one, H[m], PW[m])
+        Y, X, T, HAS, n, step0, plastic_from, integ, dt, circuit, RNG, rec, ws, _ = args
+        return run_block_euler(Y[m], X[m], T[m], HAS[m], n, step0, plastic_from, integ, dt, circuit, RNG[m],
+                               Recording(rec.src, rec.every, rec.mean, rec.buf[m], rec.acc[m]),
+                               Scratch(**{k: v if k == "one" else v[m] for k, v in ws._asdict().items()}))
 
     def __len__(self):
         return len(self.members)
@@ -140,10 +148,9 @@ class Ensemble:
             while done < segs[0].steps:
                 n = m0._next_block(block, segs[0].steps - done)
                 step0 = m0.state.step
-                args = (self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ, m0.dt, m0.layout.lay, m0.lp,
-                        m0.fp, m0.ip, self.RNG, m0.rec_src, rc.every, rc.mode == "mean", BUF, self.ACC,
-                        self.WS["z"], self.WS["zs"], self.WS["work"], self.WS["err"], m0.ws["one"], self.WS["h"],
-                        self.WS["pw"], self._out)
+                args = (self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ, m0.dt, m0.circuit, self.RNG,
+                        Recording(m0.rec_src, rc.every, rc.mode == "mean", BUF, self.ACC),
+                        Scratch(**self.WS, one=m0.ws["one"]), self._out)
                 if self.n_groups:
                     run_block_lanes(self.n_groups, *args)
                     for m in np.flatnonzero(self._out[:self.n_groups * LANES, 1] == STATUS_RERUN):

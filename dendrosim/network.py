@@ -32,16 +32,32 @@ import numpy as np
 
 from .model.transfer import TRANSFER_CODES
 
-# Columns of the integer layout table ``lay`` (one row per layer k = 0..N).
-L_N, L_UP_U, L_UI, L_W_UP, L_B_UP, L_W_DOWN, L_W_IP, L_B_IP, L_W_PI = range(9)
-L_TRANSFER, L_VB, L_VA, L_R, L_VI, L_RI = range(9, 15)
-L_COLS = 15
-# Global offsets into the derived vector z (stored in row 0 of ``lay``, unused columns).
-Z_INPUT_COL, Z_TARGET_COL = L_VB, L_VA
+# The layout table ``lay``: one record per layer k = 0..N (a NumPy record array, read as
+# ``lay[k].w_up`` in Python and in the compiled kernels alike); -1 marks an absent entry.
+LAYER_FIELDS = (
+    ("n", "neurons n_k of layer k"),
+    ("u", "y offset of the somatic potentials u_P,k; layer 0: of the filtered input r_0, "
+          "which is also the number of neurons, pyramidal and interneurons (they come first in y)"),
+    ("u_I", "y offset of the interneuron potentials u_I,k (n_k+1 of them, k < N)"),
+    ("w_up", "y offset of W_up,k (n_k x n_k-1, row-major), onto the basal dendrites"),
+    ("b_up", "y offset of the basal bias b_up,k (n_k)"),
+    ("w_down", "y offset of W_down,k (n_k x n_k+1), onto the apical dendrites"),
+    ("w_IP", "y offset of W_IP,k (n_k+1 x n_k), onto the interneuron dendrites"),
+    ("b_IP", "y offset of the interneuron bias b_IP,k (n_k+1)"),
+    ("w_PI", "y offset of W_PI,k (n_k x n_k+1), interneurons onto the apical dendrites"),
+    ("transfer", "transfer-function code of layer k (model.transfer.TRANSFER_CODES)"),
+    ("v_B", "z offset of the basal potentials v_B,k"),
+    ("v_A", "z offset of the apical potentials v_A,k"),
+    ("r", "z offset of the rates r_k (layer 0: the input rates r_0)"),
+    ("v_I", "z offset of the interneuron dendrites v_I,k"),
+    ("r_I", "z offset of the interneuron rates r_I,k"),
+    ("z_input", "layer 0 only: z offset of the input pattern x"),
+    ("z_target", "layer 0 only: z offset of the target (NaN when absent)"),
+)
+LAYER = np.dtype([(name, np.int64) for name, _ in LAYER_FIELDS], align=True)
 
 GROUPS = ("up", "b_up", "down", "IP", "b_IP", "PI")
-_GROUP_COL = {"up": L_W_UP, "b_up": L_B_UP, "down": L_W_DOWN, "IP": L_W_IP,
-              "b_IP": L_B_IP, "PI": L_W_PI}
+_GROUP_FIELD = {"up": "w_up", "b_up": "b_up", "down": "w_down", "IP": "w_IP", "b_IP": "b_IP", "PI": "w_PI"}
 
 # Variables that can be recorded, and where they live ("y" state or "z" derived).
 VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target")
@@ -55,7 +71,7 @@ class Layout:
     transfers: tuple[str, ...]  # per layer 1..N
     bias: bool
     traces: bool                # tau_w > 0: one low-pass trace per weight
-    lay: np.ndarray             # (N+1, L_COLS) int64, see L_* columns; -1 = absent
+    lay: np.recarray            # (N+1,) records of dtype LAYER, see LAYER_FIELDS; -1 = absent
     n_y: int
     n_z: int
     w_start: int                # first weight in y
@@ -69,58 +85,58 @@ class Layout:
     def build(cls, sizes, transfers, bias=False, traces=True) -> Layout:
         sizes = tuple(int(s) for s in sizes)
         N = len(sizes) - 1
-        lay = np.full((N + 1, L_COLS), -1, dtype=np.int64)
-        lay[:, L_N] = sizes
+        lay = np.full(N + 1, -1, dtype=LAYER).view(np.recarray)
+        lay.n = sizes
         off = 0
         for k in range(1, N + 1):                       # somatic potentials u_P
-            lay[k, L_UP_U] = off
+            lay[k].u = off
             off += sizes[k]
         for k in range(1, N):                           # interneurons u_I (n_{k+1})
-            lay[k, L_UI] = off
+            lay[k].u_I = off
             off += sizes[k + 1]
-        lay[0, L_UP_U] = off                            # filtered input r_0
+        lay[0].u = off                            # filtered input r_0
         off += sizes[0]
         w_start = off
         for k in range(1, N + 1):
-            lay[k, L_W_UP] = off
+            lay[k].w_up = off
             off += sizes[k] * sizes[k - 1]
             if bias:
-                lay[k, L_B_UP] = off
+                lay[k].b_up = off
                 off += sizes[k]
             if k < N:
-                lay[k, L_W_DOWN] = off
+                lay[k].w_down = off
                 off += sizes[k] * sizes[k + 1]
-                lay[k, L_W_IP] = off
+                lay[k].w_IP = off
                 off += sizes[k + 1] * sizes[k]
                 if bias:
-                    lay[k, L_B_IP] = off
+                    lay[k].b_IP = off
                     off += sizes[k + 1]
-                lay[k, L_W_PI] = off
+                lay[k].w_PI = off
                 off += sizes[k] * sizes[k + 1]
         n_w = off - w_start
         n_y = off + (n_w if traces else 0)
         for k, name in enumerate(transfers, start=1):
-            lay[k, L_TRANSFER] = TRANSFER_CODES[name]
+            lay[k].transfer = TRANSFER_CODES[name]
         # z: r_0, then the dendritic potential each neuron's error compares with (v_B of a
         # pyramidal cell, v_I of an interneuron) and then every rate, both in the neuron order
         # of y, then the apical potentials: the fused kernel sweeps each block in one loop.
-        n_neurons = lay[0, L_UP_U]
-        lay[0, L_R] = 0                                 # r of layer 0 = r_0
+        n_neurons = lay[0].u
+        lay[0].r = 0                                 # r of layer 0 = r_0
         vb0 = sizes[0]
         r0 = vb0 + n_neurons
         for k in range(1, N + 1):
-            lay[k, L_VB] = vb0 + lay[k, L_UP_U]
-            lay[k, L_R] = r0 + lay[k, L_UP_U]
+            lay[k].v_B = vb0 + lay[k].u
+            lay[k].r = r0 + lay[k].u
             if k < N:
-                lay[k, L_VI] = vb0 + lay[k, L_UI]
-                lay[k, L_RI] = r0 + lay[k, L_UI]
+                lay[k].v_I = vb0 + lay[k].u_I
+                lay[k].r_I = r0 + lay[k].u_I
         zo = r0 + n_neurons
         for k in range(1, N):
-            lay[k, L_VA] = zo
+            lay[k].v_A = zo
             zo += sizes[k]
-        lay[0, Z_INPUT_COL] = zo
+        lay[0].z_input = zo
         zo += sizes[0]
-        lay[0, Z_TARGET_COL] = zo
+        lay[0].z_target = zo
         zo += sizes[N]
         return cls(sizes, tuple(transfers), bool(bias), bool(traces), lay, n_y, zo, w_start, n_w)
 
@@ -139,12 +155,12 @@ class Layout:
 
     def _weight_slice(self, group: str, k: int) -> tuple[slice, tuple[int, ...]]:
         N, n = self.depth, self.sizes
-        if group not in _GROUP_COL:
+        if group not in _GROUP_FIELD:
             raise KeyError(f"unknown weight group {group!r}; groups are {GROUPS}")
         hidden_only = group in ("down", "IP", "b_IP", "PI")
         if not (1 <= k <= (N - 1 if hidden_only else N)):
             raise KeyError(f"weight group {group!r} has no layer {k} in a network of depth {N}")
-        o = int(self.lay[k, _GROUP_COL[group]])
+        o = int(self.lay[k][_GROUP_FIELD[group]])
         if o < 0:
             raise KeyError(f"weight group {group!r} is absent (bias = false)")
         nxt = n[k + 1] if k < N else 0
@@ -176,29 +192,29 @@ class Layout:
         if var == "input":
             if k != 0:
                 raise KeyError("'input' exists for layer 0 only")
-            return "z", sl(lay[0, Z_INPUT_COL], n[0])
+            return "z", sl(lay[0].z_input, n[0])
         if var == "target":
             if k != N:
                 raise KeyError(f"'target' exists for the output layer {N} only")
-            return "z", sl(lay[0, Z_TARGET_COL], n[N])
+            return "z", sl(lay[0].z_target, n[N])
         if var == "r":
-            return "z", sl(lay[k, L_R], n[k])
+            return "z", sl(lay[k].r, n[k])
         if k == 0:
             raise KeyError(f"layer 0 (input) has only 'r' and 'input', not {var!r}")
         if var == "u_P":
-            return "y", sl(lay[k, L_UP_U], n[k])
+            return "y", sl(lay[k].u, n[k])
         if var == "v_B":
-            return "z", sl(lay[k, L_VB], n[k])
+            return "z", sl(lay[k].v_B, n[k])
         if k == N and var in ("v_A", "u_I", "v_I", "r_I"):
             raise KeyError(f"the output layer {N} has no {var!r} (two compartments, no interneurons)")
         if var == "v_A":
-            return "z", sl(lay[k, L_VA], n[k])
+            return "z", sl(lay[k].v_A, n[k])
         if var == "u_I":
-            return "y", sl(lay[k, L_UI], n[k + 1])
+            return "y", sl(lay[k].u_I, n[k + 1])
         if var == "v_I":
-            return "z", sl(lay[k, L_VI], n[k + 1])
+            return "z", sl(lay[k].v_I, n[k + 1])
         if var == "r_I":
-            return "z", sl(lay[k, L_RI], n[k + 1])
+            return "z", sl(lay[k].r_I, n[k + 1])
         raise KeyError(f"unknown variable {var!r}; choose from {VARIABLES}")
 
 
@@ -251,7 +267,7 @@ class Network:
 
     @property
     def r0(self) -> np.ndarray:
-        o = int(self.layout.lay[0, L_UP_U])
+        o = int(self.layout.lay[0].u)
         return self.y[o:o + self.sizes[0]]
 
     def copy(self) -> Network:

@@ -24,8 +24,8 @@ import numpy as np
 
 from . import config as config_mod
 from .engine.fused import run_block_euler, threads_arg
-from .engine.loop import STATUS_DIVERGED, pattern_metrics, run_block, sample_now, workspace
-from .engine.params import I_THREADS, INTEGRATOR_CODES, pack
+from .engine.loop import STATUS_DIVERGED, Scratch, pattern_metrics, run_block, sample_now, workspace
+from .engine.params import I_THREADS, INTEGRATOR_CODES, Circuit, Recording, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
 from .io.sink import Channel, RunDescription, shapes
@@ -105,6 +105,7 @@ class Simulation:
             net = build_network(cfg, self.layout, self.dtype, np.random.default_rng(self.seeds["weights"]))
         self.net = net
         self.fp, self.lp, self.ip = pack(cfg, self.layout, self.dtype)
+        self.circuit = Circuit(self.layout.lay, self.lp, self.fp, self.ip)   # the same arrays, for the kernels
         # large matrices are swept by all of numba's threads (NUMBA_NUM_THREADS); results are unchanged
         self.ip[I_THREADS] = numba.get_num_threads()
         self.channels, self.rec_src = record_channels(cfg, self.layout)
@@ -258,9 +259,8 @@ class Simulation:
     def _kernel_args(self, x, tgt, has, n, done_in_seg, buf):
         st, ws, rc = self.state, self.ws, self.cfg.record
         return (self.net.y, x, tgt, has, n, st.step, self.lag_steps - done_in_seg, self.integ, self.dt,
-                self.layout.lay, self.lp, self.fp, self.ip, st.rng, self.rec_src, rc.every,
-                rc.mode == "mean", buf, st.rec_acc, ws["z"], ws["zs"], ws["work"], ws["err"], ws["one"], ws["h"],
-                ws["pw"])
+                self.circuit, st.rng, Recording(self.rec_src, rc.every, rc.mode == "mean", buf, st.rec_acc),
+                Scratch(**ws))
 
     def _after_block(self, sink, step0, n_done, status, n_rec, buf, progress):
         """Flush recorded rows, advance the clock, snapshot weights, check for divergence."""

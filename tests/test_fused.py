@@ -95,22 +95,21 @@ def test_threaded_sweeps_are_bit_identical_to_serial(dtype):
 def test_z_blocks_follow_y_order(sizes):
     """The fused kernel reads v_B / v_I and the rates of all neurons as two blocks of z in the
     neuron order of y (one loop each); every z slot belongs to exactly one variable."""
-    from dendrosim.network import (L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI, Z_INPUT_COL,
-                                   Z_TARGET_COL, Layout)
+    from dendrosim.network import Layout
     lay = Layout.build(sizes, ["soft_relu"] * (len(sizes) - 1)).lay
-    N, n = len(sizes) - 1, lay[0, L_UP_U]
-    vb0, r0 = lay[1, L_VB] - lay[1, L_UP_U], lay[1, L_R] - lay[1, L_UP_U]
+    N, n = len(sizes) - 1, lay[0].u
+    vb0, r0 = lay[1].v_B - lay[1].u, lay[1].r - lay[1].u
     assert r0 == vb0 + n
-    slots = [range(lay[0, L_R], lay[0, L_R] + sizes[0]), range(lay[0, Z_INPUT_COL], lay[0, Z_INPUT_COL] + sizes[0]),
-             range(lay[0, Z_TARGET_COL], lay[0, Z_TARGET_COL] + sizes[N])]
+    slots = [range(lay[0].r, lay[0].r + sizes[0]), range(lay[0].z_input, lay[0].z_input + sizes[0]),
+             range(lay[0].z_target, lay[0].z_target + sizes[N])]
     for k in range(1, N + 1):
-        assert (lay[k, L_VB], lay[k, L_R]) == (vb0 + lay[k, L_UP_U], r0 + lay[k, L_UP_U])
-        slots += [range(lay[k, L_VB], lay[k, L_VB] + sizes[k]), range(lay[k, L_R], lay[k, L_R] + sizes[k])]
+        assert (lay[k].v_B, lay[k].r) == (vb0 + lay[k].u, r0 + lay[k].u)
+        slots += [range(lay[k].v_B, lay[k].v_B + sizes[k]), range(lay[k].r, lay[k].r + sizes[k])]
         if k < N:
-            assert (lay[k, L_VI], lay[k, L_RI]) == (vb0 + lay[k, L_UI], r0 + lay[k, L_UI])
-            slots += [range(lay[k, L_VA], lay[k, L_VA] + sizes[k]),
-                      range(lay[k, L_VI], lay[k, L_VI] + sizes[k + 1]),
-                      range(lay[k, L_RI], lay[k, L_RI] + sizes[k + 1])]
+            assert (lay[k].v_I, lay[k].r_I) == (vb0 + lay[k].u_I, r0 + lay[k].u_I)
+            slots += [range(lay[k].v_A, lay[k].v_A + sizes[k]),
+                      range(lay[k].v_I, lay[k].v_I + sizes[k + 1]),
+                      range(lay[k].r_I, lay[k].r_I + sizes[k + 1])]
     used = sorted(i for s in slots for i in s)
     assert used == list(range(Layout.build(sizes, ["soft_relu"] * N).n_z))
 

@@ -21,13 +21,11 @@ from ..model.dendrites import attenuation_basal, attenuation_interneuron, synapt
 from ..model.noise import noise_scale
 from ..model.plasticity import post_apical, post_rate_error, trace_step, weight_step
 from ..model.soma import dr0_input
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_UI, L_UP_U, L_VA, L_VB, L_VI,
-                       L_W_DOWN, L_W_IP, L_W_PI, L_W_UP)
 from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, record_step
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
-from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, phi_batch,
-                  phi_batch_setup, phi_span, rates, somatic_derivatives)
+from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, input_rates,
+                  phi_batch, phi_batch_setup, phi_span, rates, somatic_derivatives)
 from .rng import add_normals
 
 
@@ -123,7 +121,7 @@ def threads_arg(layout, ip) -> tuple:
     n >= 2 threads and some matrix is large enough to be split, else () (the serial kernel)."""
     n = int(ip[I_THREADS])
     lay, N = layout.lay, layout.depth
-    biggest = max(lay[k, L_N] * max(lay[k - 1, L_N], lay[k + 1, L_N] if k < N else 0) for k in range(1, N + 1))
+    biggest = max(lay[k].n * max(lay[k - 1].n, lay[k + 1].n if k < N else 0) for k in range(1, N + 1))
     return (n,) if n >= 2 and biggest >= THREADED_MIN_WEIGHTS else ()
 
 
@@ -154,11 +152,11 @@ def _attenuation(lay, fp, n_pad):
     aI = 1.0 * attenuation_interneuron(g_l, g_D)
     for k in range(1, N + 1):
         a = 1.0 * attenuation_basal(g_l, g_B, g_A if k < N else 0.0 * g_A)
-        for i in range(lay[k, L_N]):
-            att[lay[k, L_UP_U] + i] = a
+        for i in range(lay[k].n):
+            att[lay[k].u + i] = a
         if k < N:
-            for i in range(lay[k + 1, L_N]):
-                att[lay[k, L_UI] + i] = aI
+            for i in range(lay[k + 1].n):
+                att[lay[k].u_I + i] = aI
     return att
 
 
@@ -195,22 +193,8 @@ def _copy_block(dst, src, o, n):
 def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, ip):
     """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all ``n`` neurons (their
     rates are the block out[r0:r0+n] in y order)."""
-    _input_rates(y, x, out, 0, lay, ip)
+    input_rates(y, x, out, 0, lay, ip)
     _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, 0, n, 0, p_arg.shape[0])
-
-
-@njit(cache=True, inline="always")
-def _input_rates(y, x, out, oo, lay, ip):
-    """r_0 at out[oo + z offset]: the filtered input y[r_0 block], or x without the filter."""
-    r0o, y0 = np.uint64(oo + lay[0, L_R]), np.uint64(lay[0, L_UP_U])
-    if ip[I_TAU_IN_ON] == 1:              # tested once: stores to out could alias ip
-        for jj in range(lay[0, L_N]):
-            j = np.uint64(jj)
-            out[r0o + j] = y[y0 + j]
-    else:
-        for jj in range(lay[0, L_N]):
-            j = np.uint64(jj)
-            out[r0o + j] = x[j]
 
 
 @njit(cache=True, inline="always")
@@ -228,10 +212,9 @@ def _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, j0, j1, p0, p1)
 
 
 @njit(cache=True)
-def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
-                    lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
-                    z, zs, work, err, one, h, pw, threads=None):
-    """Fused explicit-Euler version of :func:`dendrosim.engine.loop.run_block`.
+def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circuit, rng, rec, ws,
+                    threads=None):
+    """Fused explicit-Euler version of :func:`dendrosim.engine.loop.run_block` (same arguments).
 
     ``threads``: None (omitted) compiles the serial kernel; an int >= 2 the one that sweeps
     matrices of at least ``THREADED_MIN_WEIGHTS`` weights on that many threads
@@ -243,6 +226,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     is evaluated in one vectorised loop over ``pw`` (:func:`~.rhs.phi_batch`; the
     same operations per neuron, so the same bits as the layer-by-layer loops).
     """
+    lay, lp, fp, ip = circuit
+    rec_src, rec_every, rec_mean, rec_buf, rec_acc = rec
+    z, zs, work, one, pw = ws.z, ws.zs, ws.work, ws.one, ws.pw
     N = lay.shape[0] - 1
     n_y = y.shape[0]
     n_w = ip[I_N_W]
@@ -252,9 +238,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     sigma = fp[F_SIGMA]
     scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
-    n_neurons = lay[0, L_UP_U]
-    n0 = lay[0, L_N]
-    y0 = lay[0, L_UP_U]
+    n_neurons = lay[0].u
+    n0 = lay[0].n
+    y0 = lay[0].u
     uy0 = np.uint64(y0)
     tau_in_on = ip[I_TAU_IN_ON] == 1        # read once: the loops' stores could alias ip and fp
     tau_in = fp[F_TAU_IN]
@@ -269,14 +255,14 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     batched = code >= 0 and (nth < 2 or n_neurons < THREADED_MIN_NEURONS)
     p_arg, p_out, p_g, p_b, p_t = pw[PW_ARG], pw[PW_OUT], pw[PW_GAMMA], pw[PW_BETA], pw[PW_THETA]
     att_n = _attenuation(lay, fp, pw.shape[1])
-    vb0 = lay[1, L_VB] - lay[1, L_UP_U]   # blocks of v_B / v_I and of rates in z (network.Layout)
-    rb0 = lay[1, L_R] - lay[1, L_UP_U]
+    vb0 = lay[1].v_B - lay[1].u   # blocks of v_B / v_I and of rates in z (network.Layout)
+    rb0 = lay[1].r - lay[1].u
     if batched:
         e_ip = e_up          # interneuron errors at the v_I offsets, disjoint from v_B's
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     for k in range(1, N):   # top-down part of v_A, for a plastic top-down rule
-        nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-        _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT],
+        nk, nn, vao, rno = lay[k].n, lay[k + 1].n, lay[k].v_A, lay[k + 1].r
+        _matrix_pass_serial(y, lay[k].w_down, nk, nn, e_dn, 0, z, z, rno, fp[F_DT], fp[F_DT], fp[F_DT],
                             False, n_w, False, v_td, vao, False)
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
@@ -292,15 +278,15 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                 _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0, rb0, att_n, 0, n_neurons, 0,
                                 p_arg.shape[0])
             for k in range(1, N + 1):
-                nk = lay[k, L_N]
-                vbo, ro = lay[k, L_VB], lay[k, L_R]
+                nk = lay[k].n
+                vbo, ro = lay[k].v_B, lay[k].r
                 if lp[k, P_ETA_UP] != 0.0 and not batched:   # r_k - phi_k(vhat_B)
-                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, att_n[lay[k, L_UP_U]], k, lay, lp, nth)
+                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, att_n[lay[k].u], k, lay, lp, nth)
                 if k < N:
-                    nn = lay[k + 1, L_N]
-                    vio, vao = lay[k, L_VI], lay[k, L_VA]
+                    nn = lay[k + 1].n
+                    vio, vao = lay[k].v_I, lay[k].v_A
                     if lp[k, P_ETA_IP] != 0.0 and not batched:
-                        phi_span(e_ip, vio, z, lay[k, L_RI], True, z, vio, nn, att_n[lay[k, L_UI]], k + 1,
+                        phi_span(e_ip, vio, z, lay[k].r_I, True, z, vio, nn, att_n[lay[k].u_I], k + 1,
                                  lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
                         va = np.uint64(vao)
@@ -328,44 +314,44 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
             rates(y, x, rnew, lay, lp, ip)
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------
         for k in range(1, N + 1):
-            nk, npv = lay[k, L_N], lay[k - 1, L_N]
-            vbo, po = lay[k, L_VB], lay[k - 1, L_R]
+            nk, npv = lay[k].n, lay[k - 1].n
+            vbo, po = lay[k].v_B, lay[k - 1].r
             if threads is None:      # decided at compile time: this branch is pruned in the threaded kernel
-                _matrix_pass_serial(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
+                _matrix_pass_serial(y, lay[k].w_up, nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vbo, False)
             else:
-                _matrix_pass(y, lay[k, L_W_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k].w_up, nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vbo, False, threads)
-            if lay[k, L_B_UP] >= 0:
-                _bias_pass(y, lay[k, L_B_UP], nk, e_up, vbo, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w,
+            if lay[k].b_up >= 0:
+                _bias_pass(y, lay[k].b_up, nk, e_up, vbo, lp[k, P_ETA_UP], dtv, inv_tau_w, traces_on, n_w,
                            plastic, z, vbo)
             if k == N:
                 continue
-            nn = lay[k + 1, L_N]
-            vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
+            nn = lay[k + 1].n
+            vao, vio, ro, rno, rio = lay[k].v_A, lay[k].v_I, lay[k].r, lay[k + 1].r, lay[k].r_I
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
+                _matrix_pass_serial(y, lay[k].w_IP, nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vio, False)
             else:
-                _matrix_pass(y, lay[k, L_W_IP], nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k].w_IP, nn, nk, e_ip, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vio, False, threads)
-            if lay[k, L_B_IP] >= 0:
-                _bias_pass(y, lay[k, L_B_IP], nn, e_ip, vio, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w,
+            if lay[k].b_IP >= 0:
+                _bias_pass(y, lay[k].b_IP, nn, e_ip, vio, lp[k, P_ETA_IP], dtv, inv_tau_w, traces_on, n_w,
                            plastic, z, vio)
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
+                _matrix_pass_serial(y, lay[k].w_down, nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, v_td, vao, False)
             else:
-                _matrix_pass(y, lay[k, L_W_DOWN], nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
+                _matrix_pass(y, lay[k].w_down, nk, nn, e_dn, vao, z, rnew, rno, lp[k, P_ETA_DOWN], dtv,
                              inv_tau_w, traces_on, n_w, plastic, v_td, vao, False, threads)
             _copy_block(z, v_td, vao, nk)
             if threads is None:
-                _matrix_pass_serial(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv,
+                _matrix_pass_serial(y, lay[k].w_PI, nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv,
                                     inv_tau_w, traces_on, n_w, plastic, z, vao, True)
             else:
-                _matrix_pass(y, lay[k, L_W_PI], nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
+                _matrix_pass(y, lay[k].w_PI, nk, nn, e_pi, vao, z, rnew, rio, lp[k, P_ETA_PI], dtv, inv_tau_w,
                              traces_on, n_w, plastic, z, vao, True, threads)
         # -- rates of t+1 become current -----------------------------------------------------
-        _copy_block(z, rnew, lay[0, L_R], n0)
+        _copy_block(z, rnew, lay[0].r, n0)
         _copy_block(z, rnew, rb0, n_neurons)
     return n_steps, STATUS_OK, n_rec

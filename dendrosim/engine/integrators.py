@@ -24,7 +24,7 @@ import math
 
 from numba import njit
 
-from ..network import L_N, L_UI, L_UP_U
+from ..model.soma import total_conductance
 from .params import F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W, I_N_W, I_TAU_IN_ON, I_TAU_W_ON
 from .rhs import rhs
 
@@ -39,22 +39,22 @@ def expeuler_gains(h, dt, has_tgt, lay, fp, ip):
     g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
     for k in range(1, N + 1):
         if k < N:
-            g = g_l + g_B + g_A
+            g = total_conductance(g_l, g_B, g_A)
         else:
-            g = g_l + g_B + (g_som if has_tgt else 0.0 * g_som)
+            g = total_conductance(g_l, g_B, g_som if has_tgt else 0.0 * g_som)
         gain = -math.expm1(-g * dt) / g
-        for i in range(lay[k, L_N]):
-            h[lay[k, L_UP_U] + i] = gain
+        for i in range(lay[k].n):
+            h[lay[k].u + i] = gain
         if k < N:
-            g = g_l + g_D + g_som
+            g = total_conductance(g_l, g_D, g_som)
             gain = -math.expm1(-g * dt) / g
-            for i in range(lay[k + 1, L_N]):
-                h[lay[k, L_UI] + i] = gain
+            for i in range(lay[k + 1].n):
+                h[lay[k].u_I + i] = gain
     gain = dt
     if ip[I_TAU_IN_ON] == 1:
         gain = -math.expm1(-dt / fp[F_TAU_IN]) * fp[F_TAU_IN]
-    for j in range(lay[0, L_N]):
-        h[lay[0, L_UP_U] + j] = gain
+    for j in range(lay[0].n):
+        h[lay[0].u + j] = gain
     if ip[I_TAU_W_ON] == 1:
         return -math.expm1(-dt / fp[F_TAU_W]) * fp[F_TAU_W]
     return dt
@@ -98,7 +98,7 @@ def step(integ, y, z, zs, work, dt, x, tgt, has_tgt, plastic, lay, lp, fp, ip, e
         for i in range(n):
             y[i] += sixth * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
     else:
-        n_state = lay[0, L_UP_U] + lay[0, L_N]      # potentials and r_0
+        n_state = lay[0].u + lay[0].n      # potentials and r_0
         n_w = ip[I_N_W]
         for i in range(n_state):
             y[i] += h[i] * k1[i]

@@ -23,19 +23,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UP_U, L_VA, L_VB, L_VI, L_W_DOWN,
-                       L_W_IP, L_W_PI, L_W_UP)
 from ..model.dendrites import synaptic_term
 from ..model.noise import noise_scale
 from ..model.plasticity import post_apical, post_rate_error, trace_step, weight_step
 from ..model.soma import dr0_input, nudging_current
 from ..model.transfer import phi_block
-from .fused import _attenuation, _copy_block, _input_rates, _matrix_pass_serial
+from .fused import _attenuation, _copy_block, _matrix_pass_serial
 from .loop import _noisy_count, record_step
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
-from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, phi_batch_setup, somatic_derivatives
+from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, input_rates, phi_batch_setup, somatic_derivatives
 from .rng import add_normals_lanes
 from .simd import LANES, vadd, vlane, vload, vsplat, vstore, vzero
 
@@ -48,7 +46,7 @@ def supported(layout, lp, dtype) -> bool:
     lay = layout.lay
     N = layout.depth
     return (np.dtype(dtype) == np.float64
-            and len({int(lay[k, L_TRANSFER]) for k in range(1, N + 1)}) == 1
+            and len({int(lay[k].transfer) for k in range(1, N + 1)}) == 1
             and all(lp[k, P_ETA_DOWN] == 0.0 for k in range(1, N)))
 
 
@@ -180,8 +178,14 @@ def _lane_layout(lay):
     """``lay`` with every offset and size x LANES: the neuron blocks of a lane-interleaved state
     are the single-network blocks LANES times longer, so rhs.somatic_derivatives and
     fused._rates_batched run on it unchanged."""
-    out = lay * L
-    out[:, L_TRANSFER] = lay[:, L_TRANSFER]
+    out = lay.copy()
+    for k in range(lay.shape[0]):
+        o, a = out[k], lay[k]
+        o.n, o.u, o.u_I, o.v_B, o.v_A, o.r, o.v_I, o.r_I = a.n * L, a.u * L, a.u_I * L, a.v_B * L, a.v_A * L, \
+            a.r * L, a.v_I * L, a.r_I * L
+        o.w_up, o.b_up, o.w_down, o.w_IP, o.b_IP, o.w_PI = a.w_up * L, a.b_up * L, a.w_down * L, a.w_IP * L, \
+            a.b_IP * L, a.w_PI * L
+        o.z_input, o.z_target = a.z_input * L, a.z_target * L
     return out
 
 
@@ -192,8 +196,8 @@ def _somatic_lanes(y, z, out, tgt, has, lay, lay_l, fp, ip):
     (the same sum, du + I_nudge, as the single run's)."""
     somatic_derivatives(y, z, out, tgt, False, lay_l, fp, ip)
     N = lay.shape[0] - 1
-    uo = lay_l[N, L_UP_U]
-    for i in range(lay[N, L_N]):
+    uo = lay_l[N].u
+    for i in range(lay[N].n):
         for l in range(L):
             if has[l]:
                 o = uo + i * L + l
@@ -225,14 +229,20 @@ def _lanes_finite(y, n):
 
 
 @njit(cache=True)
-def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, ip, RNG, rec_src, rec_every,
-              rec_mean, BUF, ACC, Z, WORK, PW):
+def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, circuit, RNG, rec, ws):
     """Members m0..m0+LANES-1 of the stacked ensemble arrays for ``n_steps`` Euler steps.
+
+    Y, X, T, HAS, RNG: one row per member (state, input, target, has-target, noise state);
+    ``rec`` a :class:`~.params.Recording` whose ``buf`` and ``acc`` and ``ws`` a
+    :class:`~.loop.Scratch` whose arrays have one row per member (``ws.one`` shared).
 
     Returns the number of rows recorded per member, or -1 if a member diverged: the
     members' state (written back only at the end), noise streams and mean-recording sums
     are then as they were at the call, for the caller to rerun them one by one (so that
     the diverging member stops where its single run stops)."""
+    lay, lp, fp, ip = circuit
+    rec_src, rec_every, rec_mean, BUF, ACC = rec
+    Z, WORK, PW = ws.z, ws.work, ws.pw
     N = lay.shape[0] - 1
     n_y, n_z = Y.shape[1], Z.shape[1]
     n_w = ip[I_N_W]
@@ -242,9 +252,9 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     sigma = fp[F_SIGMA]
     scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
-    n_neurons = lay[0, L_UP_U]
-    n0 = lay[0, L_N]
-    uy0 = np.uint64(lay[0, L_UP_U] * L)
+    n_neurons = lay[0].u
+    n0 = lay[0].n
+    uy0 = np.uint64(lay[0].u * L)
     lay_l = _lane_layout(lay)
     tau_in_on = ip[I_TAU_IN_ON] == 1
     tau_in = fp[F_TAU_IN]
@@ -256,8 +266,8 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         m = m0 + l
         derived(Y[m], Z[m], X[m], T[m], HAS[m], lay, lp, fp, ip)
         for k in range(1, N):
-            nk, nn, vao, rno = lay[k, L_N], lay[k + 1, L_N], lay[k, L_VA], lay[k + 1, L_R]
-            _matrix_pass_serial(Y[m], lay[k, L_W_DOWN], nk, nn, WORK[m, 3], 0, Z[m], Z[m], rno, fp[F_DT],
+            nk, nn, vao, rno = lay[k].n, lay[k + 1].n, lay[k].v_A, lay[k + 1].r
+            _matrix_pass_serial(Y[m], lay[k].w_down, nk, nn, WORK[m, 3], 0, Z[m], Z[m], rno, fp[F_DT],
                                 fp[F_DT], fp[F_DT], False, n_w, False, WORK[m, 4], vao, False)
     y, z = np.empty(n_y * L), np.empty(n_z * L)
     rnew, e_up, e_pi, v_td = np.empty(n_z * L), np.zeros(n_z * L), np.zeros(n_z * L), np.empty(n_z * L)
@@ -277,8 +287,8 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
     _widen(PW[m0, PW_BETA], p_b)
     _widen(PW[m0, PW_THETA], p_t)
     _widen(_attenuation(lay, fp, n_pad), att)
-    vb0 = lay[1, L_VB] - lay[1, L_UP_U]
-    rb0 = lay[1, L_R] - lay[1, L_UP_U]
+    vb0 = lay[1].v_B - lay[1].u
+    rb0 = lay[1].r - lay[1].u
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
     for step in range(n_steps):
@@ -294,8 +304,8 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
             _phi_errors(z, e_up, p_g, p_b, p_t, code, vb0 * L, rb0 * L, att, n_neurons * L)
             for k in range(1, N):
                 if lp[k, P_ETA_PI] != 0.0:
-                    vao = np.uint64(lay[k, L_VA] * L)
-                    for ii in range(lay[k, L_N] * L):
+                    vao = np.uint64(lay[k].v_A * L)
+                    for ii in range(lay[k].n * L):
                         i = np.uint64(ii)
                         e_pi[vao + i] = post_apical(z[vao + i])
         # -- somatic potentials and input filter (eqs. 1-2) ------------------------------------------
@@ -312,30 +322,30 @@ def run_lanes(Y, X, T, HAS, m0, n_steps, step0, plastic_from, dt, lay, lp, fp, i
         if not _lanes_finite(y, n_neurons):
             ACC[m0:m0 + L] = saved_acc
             return -1
-        _input_rates(y, x, rnew, 0, lay_l, ip)
+        input_rates(y, x, rnew, 0, lay_l, ip)
         phi_block(rnew, rb0 * L, y, 0, 0, n_neurons * L, 1.0, p_g, p_b, p_t, code)   # rates at t+1
         # -- one pass per matrix: plasticity at t, dendritic potentials at t+1 ---------------------
         for k in range(1, N + 1):
-            nk, npv = lay[k, L_N], lay[k - 1, L_N]
-            vbo, po = lay[k, L_VB], lay[k - 1, L_R]
-            _forward_pass(y, lay[k, L_W_UP], lay[k, L_B_UP], nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
+            nk, npv = lay[k].n, lay[k - 1].n
+            vbo, po = lay[k].v_B, lay[k - 1].r
+            _forward_pass(y, lay[k].w_up, lay[k].b_up, nk, npv, e_up, vbo, z, rnew, po, lp[k, P_ETA_UP], dtv,
                           inv_tau_w, traces_on, n_w, plastic)
             if k == N:
                 continue
-            nn = lay[k + 1, L_N]
-            vao, vio, ro, rno, rio = lay[k, L_VA], lay[k, L_VI], lay[k, L_R], lay[k + 1, L_R], lay[k, L_RI]
-            _forward_pass(y, lay[k, L_W_IP], lay[k, L_B_IP], nn, nk, e_up, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
+            nn = lay[k + 1].n
+            vao, vio, ro, rno, rio = lay[k].v_A, lay[k].v_I, lay[k].r, lay[k + 1].r, lay[k].r_I
+            _forward_pass(y, lay[k].w_IP, lay[k].b_IP, nn, nk, e_up, vio, z, rnew, ro, lp[k, P_ETA_IP], dtv,
                           inv_tau_w, traces_on, n_w, plastic)
-            wo = lay[k, L_W_DOWN]
+            wo = lay[k].w_down
             _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rno, v_td, vao, 0.0, 0.0, False, False,
                        False)
             _copy_block(z, v_td, vao * L, nk * L)
             eta = lp[k, P_ETA_PI]
-            wo = lay[k, L_W_PI]
+            wo = lay[k].w_PI
             _lane_pass(y, wo, wo + n_w, nk, nn, e_pi, vao, z, rnew, rio, z, vao, dtv * eta, dtv * inv_tau_w,
                        plastic and eta != 0.0, traces_on, True)
         # -- rates of t+1 become current ---------------------------------------------------------------
-        _copy_block(z, rnew, lay[0, L_R] * L, n0 * L)     # unsigned offsets: vectorised copies
+        _copy_block(z, rnew, lay[0].r * L, n0 * L)     # unsigned offsets: vectorised copies
         _copy_block(z, rnew, rb0 * L, n_neurons * L)
     _deinterleave(y, Y, m0)
     _deinterleave(z, Z, m0)

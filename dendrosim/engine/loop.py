@@ -8,12 +8,12 @@ samples and checks for divergence without returning to Python.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
 from ..model.noise import noise_scale
-from ..network import L_N, L_UI, L_UP_U, L_VA
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
 from .rng import add_normals
@@ -28,10 +28,10 @@ def _noisy_count(lay, ip):
     N = lay.shape[0] - 1
     n = 0
     for k in range(1, N + 1):
-        n += lay[k, L_N]
+        n += lay[k].n
     if ip[I_NOISE_INTERNEURONS] == 1:
         for k in range(1, N):
-            n += lay[k + 1, L_N]
+            n += lay[k + 1].n
     return n
 
 
@@ -95,30 +95,29 @@ def _neurons_finite(y, n_neurons):
 
 
 @njit(cache=True)
-def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
-              lay, lp, fp, ip, rng, rec_src, rec_every, rec_mean, rec_buf, rec_acc,
-              z, zs, work, err, one, h, pw):
+def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circuit, rng, rec, ws):
     """Integrate ``n_steps`` steps of ``dt`` ms with input ``x`` and target ``tgt`` held.
 
     Parameters
     ----------
     step0 : global index of the first step (drives the recording grid).
     plastic_from : plasticity is off for block steps i < plastic_from (learning lag).
-    rec_src : indices into the concatenation [y, z] of the recorded values.
-    rec_every, rec_mean : record every ``rec_every`` steps the state at the start of
-        the step (rec_mean False), or the mean over each window of ``rec_every``
-        steps (rec_mean True; ``rec_acc`` carries the running sum across blocks).
-    rec_buf : (rows, len(rec_src)) output; must hold ceil(n_steps / rec_every) rows.
-    z, zs, work, err, one, h, pw : scratch from :func:`workspace` (``pw`` is used by the
-        fused Euler kernel only).
+    integ : integrator code (engine.params.INTEGRATOR_CODES).
+    circuit : :class:`~.params.Circuit` (layout and parameters).
+    rng : the noise generator's state (engine.rng), advanced in place.
+    rec : :class:`~.params.Recording`.
+    ws : :class:`Scratch` from :func:`workspace` (``pw`` is used by the fused Euler kernel only).
 
     Returns (steps done, status, rows recorded); status 1 = non-finite potential.
     """
+    lay, lp, fp, ip = circuit
+    rec_src, rec_every, rec_mean, rec_buf, rec_acc = rec
+    z, zs, work, err, one, h = ws.z, ws.zs, ws.work, ws.err, ws.one, ws.h
     n_y = y.shape[0]
     sigma = fp[F_SIGMA]
     scale = noise_scale(sigma, dt, ip[I_NOISE_CONV])
     n_noisy = _noisy_count(lay, ip)
-    n_neurons = lay[0, L_UP_U]
+    n_neurons = lay[0].u
     h_trace = expeuler_gains(h, dt, has_tgt, lay, fp, ip) if integ == 3 else dt
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
@@ -151,7 +150,7 @@ def phi_workspace(layout):
     vector) so that the vectorised loop over it has no scalar remainder. (Padding to
     16, two vectors, costs more phi evaluations than it saves: 48 columns for the 40
     neurons of 30-20-10 took 187 ns a call against 165 for 40.)"""
-    n_neurons = int(layout.lay[0, L_UP_U])
+    n_neurons = int(layout.lay[0].u)
     return np.zeros((PW_ROWS, -(-n_neurons // 8) * 8), dtype=np.float64)
 
 
@@ -170,7 +169,7 @@ def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     N = lay.shape[0] - 1
     for k in range(1, N):
-        vao, uo, io, nk, nn = lay[k, L_VA], lay[k + 1, L_UP_U], lay[k, L_UI], lay[k, L_N], lay[k + 1, L_N]
+        vao, uo, io, nk, nn = lay[k].v_A, lay[k + 1].u, lay[k].u_I, lay[k].n, lay[k + 1].n
         a = 0.0
         for i in range(nk):
             a += np.float64(z[vao + i]) ** 2
@@ -181,8 +180,8 @@ def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
         mismatch[k - 1] = m
     if not has_tgt:
         return np.nan
-    uo, loss = lay[N, L_UP_U], 0.0
-    for i in range(lay[N, L_N]):
+    uo, loss = lay[N].u, 0.0
+    for i in range(lay[N].n):
         loss += (np.float64(y[uo + i]) - np.float64(tgt[i])) ** 2
     return loss
 
@@ -195,8 +194,15 @@ def pattern_metrics_stacked(Y, X, T, HAS, lay, lp, fp, ip, Z, APICAL, MISMATCH, 
         LOSS[m] = pattern_metrics(Y[m], X[m], T[m], HAS[m], lay, lp, fp, ip, Z[m], APICAL[m], MISMATCH[m])
 
 
+Scratch = namedtuple("Scratch", "z zs work err one h pw")
+Scratch.__doc__ = """A kernel's scratch (:func:`workspace`): ``z``, ``zs`` derived values (two copies),
+``work`` rows of y-sized scratch, ``err`` one layer's post factors, ``one`` = [1] in the state
+dtype, ``h`` exponential-Euler gains, ``pw`` the batched transfer function's rows."""
+
+
 def workspace(layout, dtype, with_rk=True):
-    """Scratch arrays for :func:`run_block` (allocated once per run, never per step)."""
+    """Scratch arrays for :func:`run_block` (allocated once per run, never per step), by the
+    field names of :class:`Scratch`."""
     rows = 5 if with_rk else 1
     return dict(
         z=np.zeros(layout.n_z, dtype=dtype),

@@ -1,7 +1,7 @@
 """Packing of model parameters into the small arrays the compiled kernels take.
 
 Kernels receive three arrays instead of many scalars, so there is one compiled
-signature per dtype:
+signature per dtype, and take them, with the layout records, as one :class:`Circuit`:
 
 - ``fp`` (state dtype): global conductances and time constants, indices ``F_*``.
 - ``lp`` (state dtype, shape (N+1, P_COLS)): per-layer learning rates and
@@ -10,6 +10,8 @@ signature per dtype:
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -21,6 +23,17 @@ P_COLS = 7
 
 I_NUDGING, I_NOISE_CONV, I_NOISE_INTERNEURONS, I_TAU_IN_ON, I_TAU_W_ON, I_W_START, I_N_W, I_THREADS = range(8)
 I_LEN = 8
+
+Circuit = namedtuple("Circuit", "lay lp fp ip")
+Circuit.__doc__ = """What a kernel knows of a network besides its state: the layout records ``lay``
+(:data:`dendrosim.network.LAYER`), the per-layer parameters ``lp`` and the global ones ``fp``
+(state dtype) and the switches ``ip`` (int64)."""
+
+Recording = namedtuple("Recording", "src every mean buf acc")
+Recording.__doc__ = """What a kernel records: the values at indices ``src`` into the concatenation [y, z],
+every ``every`` steps, as samples of the state at the start of the step (``mean`` False) or as
+means over each window of ``every`` steps (``mean`` True, the running sums in ``acc`` carried
+across blocks), as rows of ``buf`` (rows >= ceil(steps / every), len(src) columns)."""
 
 NUDGING_CODES = {"current": 0, "conductance": 1}
 NOISE_CODES = {"per_step_dt": 0, "euler_maruyama": 1}

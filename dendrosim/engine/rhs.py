@@ -22,8 +22,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..network import (L_B_IP, L_B_UP, L_N, L_R, L_RI, L_TRANSFER, L_UI, L_UP_U, L_VA, L_VB,
-                       L_VI, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, Z_INPUT_COL, Z_TARGET_COL)
 from ..model.dendrites import attenuation_basal, attenuation_interneuron, synaptic_term
 from ..model.plasticity import post_apical, post_rate_error, trace_rate, weight_rate
 from ..model.soma import dr0_input, du_basal, du_interneuron, du_pyramidal, nudging_current
@@ -36,7 +34,7 @@ from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F
 @njit(cache=True, inline="always")
 def _phi_l(u, k, lay, lp):
     """phi of layer k."""
-    return phi(u, lay[k, L_TRANSFER], lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA])
+    return phi(u, lay[k].transfer, lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA])
 
 
 @njit(cache=True)
@@ -57,7 +55,7 @@ def matvec_add(y, wo, n_post, n_pre, pre, out, zero_first):
 def _phi_rows(out, oo, base, bo, minus, src, so, scale, k, lay, lp, i0, i1):
     """out[oo+i] = phi_k(scale src[so+i]), or the post factor base[bo+i] minus it (eqs. 7-8,
     10) if ``minus``, for i0 <= i < i1."""
-    phi_block(out, oo, src, so, i0, i1, scale, lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA], lay[k, L_TRANSFER])
+    phi_block(out, oo, src, so, i0, i1, scale, lp[k, P_GAMMA], lp[k, P_BETA], lp[k, P_THETA], lay[k].transfer)
     if minus:
         for i in range(i0, i1):
             out[oo + i] = post_rate_error(base[bo + i], out[oo + i])
@@ -94,15 +92,15 @@ def phi_batch_setup(pw, lay, lp):
     """Fill the parameter rows of ``pw``; return the common transfer code of all layers,
     or -1 if layers differ (then phi must be evaluated layer by layer)."""
     N = lay.shape[0] - 1
-    code = lay[1, L_TRANSFER]
+    code = lay[1].transfer
     for k in range(2, N + 1):
-        if lay[k, L_TRANSFER] != code:
+        if lay[k].transfer != code:
             return -1
     for c in range(pw.shape[1]):          # padding: harmless finite values
         pw[PW_ARG, c] = 0.0
         pw[PW_GAMMA, c], pw[PW_BETA, c], pw[PW_THETA, c] = lp[1, P_GAMMA], lp[1, P_BETA], lp[1, P_THETA]
     for k in range(1, N + 1):
-        for kk, o, n in ((k, lay[k, L_UP_U], lay[k, L_N]), (k + 1, lay[k, L_UI], lay[k + 1, L_N] if k < N else 0)):
+        for kk, o, n in ((k, lay[k].u, lay[k].n), (k + 1, lay[k].u_I, lay[k + 1].n if k < N else 0)):
             for i in range(o, o + n):
                 pw[PW_GAMMA, i], pw[PW_BETA, i], pw[PW_THETA, i] = lp[kk, P_GAMMA], lp[kk, P_BETA], lp[kk, P_THETA]
     return code
@@ -117,18 +115,32 @@ def phi_batch(a, o, g, b, t, code, i0, i1):
 
 
 @njit(cache=True, inline="always")
+def input_rates(y, x, out, oo, lay, ip):
+    """The input rates r_0 at out[oo + z offset]: the low-pass filtered pattern (the state
+    y[r_0 block], sec. 1.5), or the pattern x itself without the filter (tau_in = 0); never
+    passed through phi (pitfall 4)."""
+    r0o, y0 = np.uint64(oo + lay[0].r), np.uint64(lay[0].u)
+    if ip[I_TAU_IN_ON] == 1:              # tested once: stores to out could alias ip
+        for jj in range(lay[0].n):
+            j = np.uint64(jj)
+            out[r0o + j] = y[y0 + j]
+    else:
+        for jj in range(lay[0].n):
+            j = np.uint64(jj)
+            out[r0o + j] = x[j]
+
+
+@njit(cache=True, inline="always")
 def rates(y, x, out, lay, lp, ip):
     """Rates at the z offsets of ``out``: r_0 (filtered input, or x without filter),
     r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)."""
     N = lay.shape[0] - 1
     nth = ip[I_THREADS]
-    r0o, y0 = lay[0, L_R], lay[0, L_UP_U]
-    for j in range(lay[0, L_N]):
-        out[r0o + j] = y[y0 + j] if ip[I_TAU_IN_ON] == 1 else x[j]
+    input_rates(y, x, out, 0, lay, ip)
     for k in range(1, N + 1):
-        phi_span(out, lay[k, L_R], out, 0, False, y, lay[k, L_UP_U], lay[k, L_N], 1.0, k, lay, lp, nth)
+        phi_span(out, lay[k].r, out, 0, False, y, lay[k].u, lay[k].n, 1.0, k, lay, lp, nth)
         if k < N:
-            phi_span(out, lay[k, L_RI], out, 0, False, y, lay[k, L_UI], lay[k + 1, L_N], 1.0, k + 1,
+            phi_span(out, lay[k].r_I, out, 0, False, y, lay[k].u_I, lay[k + 1].n, 1.0, k + 1,
                      lay, lp, nth)
 
 
@@ -155,17 +167,17 @@ def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
     E_exc, E_inh = fp[F_EEXC], fp[F_EINH]
     mode = ip[I_NUDGING]
     for k in range(1, N + 1):
-        uo, vbo = np.uint64(lay[k, L_UP_U]), np.uint64(lay[k, L_VB])
-        a, nk = _span(lo, hi, lay[k, L_UP_U], lay[k, L_N])
+        uo, vbo = np.uint64(lay[k].u), np.uint64(lay[k].v_B)
+        a, nk = _span(lo, hi, lay[k].u, lay[k].n)
         if k < N:
-            vao = np.uint64(lay[k, L_VA])
+            vao = np.uint64(lay[k].v_A)
             for ii in range(nk):
                 i = a + np.uint64(ii)
                 out[uo + i] = du_pyramidal(y[uo + i], z[vbo + i], z[vao + i], g_l, g_B, g_A)
             # interneurons, nudged by the pyramidal cells of layer k+1
-            io, vio = np.uint64(lay[k, L_UI]), np.uint64(lay[k, L_VI])
-            a, nn = _span(lo, hi, lay[k, L_UI], lay[k + 1, L_N])
-            un = np.uint64(lay[k + 1, L_UP_U])
+            io, vio = np.uint64(lay[k].u_I), np.uint64(lay[k].v_I)
+            a, nn = _span(lo, hi, lay[k].u_I, lay[k + 1].n)
+            un = np.uint64(lay[k + 1].u)
             for ii in range(nn):
                 i = a + np.uint64(ii)
                 u = y[io + i]
@@ -184,45 +196,45 @@ def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
 @njit(cache=True)
 def somatic_derivatives(y, z, out, tgt, has_tgt, lay, fp, ip):
     """du/dt of every pyramidal soma and interneuron (eqs. 1-2) into ``out`` at the y offsets,
-    from the state ``y`` and its dendritic potentials ``z`` (the somata are y[0:lay[0, L_UP_U]])."""
-    somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, 0, lay[0, L_UP_U])
+    from the state ``y`` and its dendritic potentials ``z`` (the somata are y[0:lay[0].u])."""
+    somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, 0, lay[0].u)
 
 
 @njit(cache=True)
 def derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip):
     """Rates and dendritic potentials of the state ``y`` (eqs. 3-5), written into ``z``."""
     N = lay.shape[0] - 1
-    n0 = lay[0, L_N]
+    n0 = lay[0].n
     # input pattern, target (NaN when absent), input rates r_0
-    xo = lay[0, Z_INPUT_COL]
+    xo = lay[0].z_input
     for j in range(n0):
         z[xo + j] = x[j]
-    to = lay[0, Z_TARGET_COL]
-    for j in range(lay[N, L_N]):
+    to = lay[0].z_target
+    for j in range(lay[N].n):
         z[to + j] = tgt[j] if has_tgt else np.nan
     rates(y, x, z, lay, lp, ip)
     # dendritic potentials
     for k in range(1, N + 1):
-        nk, nprev = lay[k, L_N], lay[k - 1, L_N]
-        vb = z[lay[k, L_VB]:lay[k, L_VB] + nk]
-        rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
-        matvec_add(y, lay[k, L_W_UP], nk, nprev, rprev, vb, True)       # eq. 3
-        if lay[k, L_B_UP] >= 0:
+        nk, nprev = lay[k].n, lay[k - 1].n
+        vb = z[lay[k].v_B:lay[k].v_B + nk]
+        rprev = z[lay[k - 1].r:lay[k - 1].r + nprev]
+        matvec_add(y, lay[k].w_up, nk, nprev, rprev, vb, True)       # eq. 3
+        if lay[k].b_up >= 0:
             for i in range(nk):
-                vb[i] += y[lay[k, L_B_UP] + i]
+                vb[i] += y[lay[k].b_up + i]
         if k < N:
-            nn = lay[k + 1, L_N]
-            va = z[lay[k, L_VA]:lay[k, L_VA] + nk]
-            rk = z[lay[k, L_R]:lay[k, L_R] + nk]
-            rnext = z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn]
-            ri = z[lay[k, L_RI]:lay[k, L_RI] + nn]
-            matvec_add(y, lay[k, L_W_DOWN], nk, nn, rnext, va, True)    # eq. 4, top-down
-            matvec_add(y, lay[k, L_W_PI], nk, nn, ri, va, False)        # eq. 4, interneurons
-            vi = z[lay[k, L_VI]:lay[k, L_VI] + nn]
-            matvec_add(y, lay[k, L_W_IP], nn, nk, rk, vi, True)         # eq. 5
-            if lay[k, L_B_IP] >= 0:
+            nn = lay[k + 1].n
+            va = z[lay[k].v_A:lay[k].v_A + nk]
+            rk = z[lay[k].r:lay[k].r + nk]
+            rnext = z[lay[k + 1].r:lay[k + 1].r + nn]
+            ri = z[lay[k].r_I:lay[k].r_I + nn]
+            matvec_add(y, lay[k].w_down, nk, nn, rnext, va, True)    # eq. 4, top-down
+            matvec_add(y, lay[k].w_PI, nk, nn, ri, va, False)        # eq. 4, interneurons
+            vi = z[lay[k].v_I:lay[k].v_I + nn]
+            matvec_add(y, lay[k].w_IP, nn, nk, rk, vi, True)         # eq. 5
+            if lay[k].b_IP >= 0:
                 for i in range(nn):
-                    vi[i] += y[lay[k, L_B_IP] + i]
+                    vi[i] += y[lay[k].b_IP + i]
 
 
 @njit(cache=True)
@@ -264,7 +276,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
     # input low-pass filter: tau_in dr0/dt = -r0 + x  (sec. 1.5)
-    y0, n0 = lay[0, L_UP_U], lay[0, L_N]
+    y0, n0 = lay[0].u, lay[0].n
     for j in range(n0):
         if ip[I_TAU_IN_ON] == 1:
             dy[y0 + j] = dr0_input(x[j], y[y0 + j], fp[F_TAU_IN])
@@ -276,49 +288,49 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
     n_w = ip[I_N_W]
     tau_w = fp[F_TAU_W]
     if not plastic:
-        _zero_range(dy, lay[0, L_UP_U] + n0, n_w * (2 if traces_on else 1))
+        _zero_range(dy, lay[0].u + n0, n_w * (2 if traces_on else 1))
         return
     for k in range(1, N + 1):
-        nk, nprev = lay[k, L_N], lay[k - 1, L_N]
-        vbo, ro = lay[k, L_VB], lay[k, L_R]
-        rprev = z[lay[k - 1, L_R]:lay[k - 1, L_R] + nprev]
+        nk, nprev = lay[k].n, lay[k - 1].n
+        vbo, ro = lay[k].v_B, lay[k].r
+        rprev = z[lay[k - 1].r:lay[k - 1].r + nprev]
         eta = lp[k, P_ETA_UP]
         if eta != 0.0:  # eq. 7: forward weights, vhat_B = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at output)
             att = attenuation_basal(g_l, g_B, g_A if k < N else 0.0 * g_A)
             for i in range(nk):
                 err[i] = post_rate_error(z[ro + i], _phi_l(att * z[vbo + i], k, lay, lp))
-            wo = lay[k, L_W_UP]
+            wo = lay[k].w_up
             _outer_rule(y, dy, wo, nk, nprev, err, rprev, eta, wo + n_w, tau_w, traces_on)
-            bo = lay[k, L_B_UP]
+            bo = lay[k].b_up
             if bo >= 0:
                 _outer_rule(y, dy, bo, nk, 1, err, one, eta, bo + n_w, tau_w, traces_on)
         if k == N:
             continue
-        nn = lay[k + 1, L_N]
+        nn = lay[k + 1].n
         rk = z[ro:ro + nk]
-        rnext = z[lay[k + 1, L_R]:lay[k + 1, L_R] + nn]
-        ri = z[lay[k, L_RI]:lay[k, L_RI] + nn]
+        rnext = z[lay[k + 1].r:lay[k + 1].r + nn]
+        ri = z[lay[k].r_I:lay[k].r_I + nn]
         eta = lp[k, P_ETA_IP]
         if eta != 0.0:  # eq. 8: vhat_I = g_D/(g_l+g_D) v_I
             att = attenuation_interneuron(g_l, g_D)
-            io, vio = lay[k, L_UI], lay[k, L_VI]
+            io, vio = lay[k].u_I, lay[k].v_I
             for i in range(nn):
                 err[i] = post_rate_error(_phi_l(y[io + i], k + 1, lay, lp), _phi_l(att * z[vio + i], k + 1, lay, lp))
-            wo = lay[k, L_W_IP]
+            wo = lay[k].w_IP
             _outer_rule(y, dy, wo, nn, nk, err, rk, eta, wo + n_w, tau_w, traces_on)
-            bo = lay[k, L_B_IP]
+            bo = lay[k].b_IP
             if bo >= 0:
                 _outer_rule(y, dy, bo, nn, 1, err, one, eta, bo + n_w, tau_w, traces_on)
         eta = lp[k, P_ETA_PI]
         if eta != 0.0:  # eq. 9: drives v_A to rest (0)
-            vao = lay[k, L_VA]
+            vao = lay[k].v_A
             for i in range(nk):
                 err[i] = post_apical(z[vao + i])
-            wo = lay[k, L_W_PI]
+            wo = lay[k].w_PI
             _outer_rule(y, dy, wo, nk, nn, err, ri, eta, wo + n_w, tau_w, traces_on)
         eta = lp[k, P_ETA_DOWN]
         if eta != 0.0:  # eq. 10: vhat_TD = W_down r_{k+1}, no attenuation
-            wo = lay[k, L_W_DOWN]
+            wo = lay[k].w_down
             for i in range(nk):
                 acc = y[wo + i * nn] * rnext[0]
                 for j in range(1, nn):

@@ -119,16 +119,23 @@ def _splat(builder, val, llvm_type):
     return builder.shuffle_vector(one, ir.Constant(llvm_type, ir.Undefined), mask)
 
 
-@intrinsic
-def vsplat(typingctx, x):
-    """Vec with every lane x."""
-    if not isinstance(x, types.Float):
-        return None
+def _splat_intrinsic(vty, llvm_type, kind, elem):
+    """Intrinsic: a ``vty`` value with every lane x (a number of numba type class ``kind``)."""
+    @intrinsic
+    def f(typingctx, x):
+        if not isinstance(x, kind):
+            return None
 
-    def codegen(context, builder, sig, args):
-        return _splat(builder, context.cast(builder, args[0], sig.args[0], types.float64), _VEC)
+        def codegen(context, builder, sig, args):
+            return _splat(builder, context.cast(builder, args[0], sig.args[0], elem), llvm_type)
 
-    return vec(x), codegen
+        return vty(x), codegen
+
+    return f
+
+
+vsplat = _splat_intrinsic(vec, _VEC, types.Float, types.float64)
+vsplat.__doc__ = "Vec with every lane x."
 
 
 def _binary(op, vty):
@@ -249,16 +256,8 @@ ushl, ushr = _ushift("shl"), _ushift("lshr")
 ushl.__doc__, ushr.__doc__ = "a << k per lane.", "a >> k per lane (logical)."
 
 
-@intrinsic
-def usplat(typingctx, x):
-    """UVec with every lane x."""
-    if not isinstance(x, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return _splat(builder, context.cast(builder, args[0], sig.args[0], types.int64), _UV)
-
-    return uvec(x), codegen
+usplat = _splat_intrinsic(uvec, _UV, types.Integer, types.int64)
+usplat.__doc__ = "UVec with every lane x."
 
 
 @intrinsic

@@ -17,6 +17,7 @@ from __future__ import annotations
 from numba import njit
 
 from ..vecmath import madd
+from .soma import total_conductance
 
 
 @njit(cache=True, inline="always")
@@ -30,7 +31,7 @@ def attenuation_basal(g_l, g_B, g_A):
     """g_B/(g_l + g_B + g_A): the somatic potential a basal potential v_B predicts in the
     absence of apical input and teaching, vhat_B = g_B/(g_l+g_B+g_A) v_B (eq. 7). The output
     layer has no apical compartment: pass g_A = 0 there."""
-    return g_B / (g_l + g_B + g_A)
+    return g_B / total_conductance(g_l, g_B, g_A)
 
 
 @njit(cache=True, inline="always")

@@ -10,6 +10,13 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
+def total_conductance(g_l, g_1, g_2):
+    """g_l + g_1 + g_2: the total conductance of a soma in eqs. 1-2 (leak, dendrite, apical
+    compartment or teaching), the rate at which u relaxes to its instantaneous fixed point."""
+    return g_l + g_1 + g_2
+
+
+@njit(cache=True, inline="always")
 def du_basal(u, v_B, g_l, g_B):
     """du/dt = -g_l u + g_B (v_B - u): eq. 1 of an output-layer pyramidal cell (no apical
     compartment), before its teaching current."""
