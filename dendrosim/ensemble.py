@@ -22,9 +22,9 @@ from numba import njit, prange
 
 from .engine.fused import run_block_euler
 from .engine.lanes import run_lanes
-from .engine.lanes import supported as _lanes_supported
 from .engine.loop import STATUS_OK, Scratch, pattern_metrics_stacked, run_block
 from .engine.params import I_THREADS, Recording
+from .engine.select import select
 from .engine.simd import LANES
 from .simulation import Simulation
 
@@ -80,8 +80,9 @@ class Ensemble:
     """Independent members of one config, differing only in ``init.seed``.
 
     ``lanes``: advance groups of LANES members in the SIMD kernel where
-    :func:`~dendrosim.engine.lanes.supported` (float64, one transfer function, fixed
-    top-down weights, forward Euler); the remaining members go one by one.
+    :func:`~dendrosim.engine.select.select` allows it (float64, one transfer function, fixed
+    top-down weights, forward Euler); the remaining members go one by one in the kernel of a
+    single run. Each member's ``kernel`` names the kernel that runs it.
     """
 
     def __init__(self, cfg, seeds, fused: bool = True, lanes: bool = True):
@@ -93,9 +94,12 @@ class Ensemble:
                                    fused=fused) for s in seeds]
         m0 = self.members[0]
         m0.ip[I_THREADS] = 0           # parallel over members, not inside a member (no nesting)
-        self.fused = fused and m0.integ == 0
-        use_lanes = lanes and self.fused and _lanes_supported(m0.layout, m0.lp, m0.dtype)
-        self.n_groups = len(seeds) // LANES if use_lanes else 0
+        self.fused = m0.kernel == "fused"
+        chosen = select(m0.cfg, members=len(seeds), fused=fused, lanes=lanes)
+        self.kernel, self.kernel_reason = chosen.kernel, chosen.reason
+        self.n_groups = len(seeds) // LANES if self.kernel == "lanes" else 0
+        for m in self.members[:self.n_groups * LANES]:
+            m.kernel, m.kernel_reason = "lanes", chosen.reason
         lengths = {len(m.task) for m in self.members}
         if len(lengths) != 1:
             raise ValueError("ensemble members must have the same number of patterns")

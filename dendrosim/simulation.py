@@ -28,6 +28,7 @@ from .engine.loop import STATUS_DIVERGED, Scratch, pattern_metrics, run_block, s
 from .engine.params import I_THREADS, INTEGRATOR_CODES, Circuit, Recording, pack
 from .engine.rng import seed_state
 from .engine.rhs import derived
+from .engine.select import select
 from .io.sink import Channel, RunDescription, shapes
 from .learners.steady import is_convex
 from .network import Layout, Network, init_random, set_self_predicting
@@ -86,7 +87,9 @@ class Simulation:
 
     def __init__(self, cfg: config_mod.Config, net: Network | None = None, fused: bool = True):
         """``fused``: use the one-pass Euler kernel (:mod:`.engine.fused`) for
-        ``integrator = "euler"``; False runs the generic rhs-based path (reference)."""
+        ``integrator = "euler"``; False runs the generic rhs-based path (reference). The
+        kernel is chosen by :func:`~.engine.select.select`: ``kernel`` names it, ``kernel_reason``
+        says why."""
         self.cfg = cfg
         s = cfg.simulation
         if s.integrator == "steady":
@@ -113,7 +116,9 @@ class Simulation:
         self.state = RunState(rng=seed_state(self.seeds["noise"]),
                               rec_acc=np.zeros(self.rec_src.size, dtype=self.dtype))
         self.integ = INTEGRATOR_CODES[s.integrator]
-        self._kernel = run_block_euler if (fused and self.integ == 0) else run_block
+        chosen = select(cfg, fused=fused)
+        self.kernel, self.kernel_reason = chosen.kernel, chosen.reason
+        self._kernel = run_block_euler if self.kernel == "fused" else run_block
         self._threads_for = None       # (ip[I_THREADS], threads_arg) of the last block
         self.lag_steps = int(round(cfg.plasticity.lag / s.dt))
         self.total_steps = self.task.total_steps
@@ -178,7 +183,7 @@ class Simulation:
             n_patterns=len(self.task), channels=tuple(self.channels), n_columns=int(self.rec_src.size),
             weight_shapes=shapes(self.net.weights()), metric_shapes=shapes(self.metrics(seg)),
             state_shapes=shapes(self.snapshot()), n_hidden=max(self.layout.depth - 1, 0), time_unit="ms",
-            kernel=str(getattr(self, "kernel", "")))
+            kernel=self.kernel)
 
     # -- checkpoints -------------------------------------------------------------------
     def snapshot(self) -> dict:

@@ -14,7 +14,7 @@ target.
 :func:`run_lanes` takes the stacked per-member arrays of
 :class:`dendrosim.ensemble.Ensemble`, interleaves the state of members
 m0..m0+LANES-1, integrates, and writes the state back. It handles the
-configurations of :func:`supported`; a member that diverges sends the whole group
+configurations that :func:`dendrosim.engine.select.select` gives it; a member that diverges sends the whole group
 back to the member-by-member kernel from the group's saved state (ensemble.py).
 """
 
@@ -31,23 +31,13 @@ from ..model.transfer import phi_block
 from .fused import _attenuation, _copy_block, _matrix_pass_serial
 from .loop import _noisy_count, record_step
 from .params import (F_DT, F_EEXC, F_EINH, F_GSOM, F_SIGMA, F_TAU_IN, F_TAU_W,
-                     I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_DOWN, P_ETA_IP, P_ETA_PI,
+                     I_N_W, I_NOISE_CONV, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, P_ETA_IP, P_ETA_PI,
                      P_ETA_UP)
 from .rhs import PW_BETA, PW_GAMMA, PW_THETA, derived, input_rates, phi_batch_setup, somatic_derivatives
 from .rng import add_normals_lanes
 from .simd import LANES, vadd, vlane, vload, vsplat, vstore, vzero
 
 L = LANES
-
-
-def supported(layout, lp, dtype) -> bool:
-    """Whether :func:`run_lanes` handles this network: float64, one transfer function for
-    every layer (the batched phi of the fused kernel) and fixed top-down weights."""
-    lay = layout.lay
-    N = layout.depth
-    return (np.dtype(dtype) == np.float64
-            and len({int(lay[k].transfer) for k in range(1, N + 1)}) == 1
-            and all(lp[k, P_ETA_DOWN] == 0.0 for k in range(1, N)))
 
 
 # -- moving members in and out of lanes ---------------------------------------------------------

@@ -285,6 +285,8 @@ def info(path, probe_timeout: float | None = None) -> str:
                          f"dtype {sim.get('dtype', '?')}; noise sigma {cfg.get('noise', {}).get('sigma', '?')}")
         opts = ", ".join(f"{k} = {v}" for k, v in task.items() if k != "kind")
         lines.append(f"task      {task.get('kind', '?')}" + (f" ({opts})" if opts else ""))
+        if "kernel" in run.attrs:
+            lines.append(f"kernel    {run.attrs['kernel']}")
         a = run.attrs
         planned = float(a["total_steps"]) * run.dt if "total_steps" in a else None
         done = run.duration

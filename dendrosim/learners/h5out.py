@@ -27,6 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..engine.select import select
 from ..io.hdf5 import temporary_path, write_root_attrs
 
 TIME_UNIT = "trial"
@@ -82,7 +83,7 @@ class H5Writer:
             with h5py.File(tmp, "w") as f:
                 # total_steps / n_patterns are -1 until plan() (they need the built task)
                 write_root_attrs(f, cfg, dt=cfg.simulation.dt, dtype=cfg.simulation.dtype, total_steps=-1,
-                                 n_patterns=-1, swmr=False, time_unit=TIME_UNIT)
+                                 n_patterns=-1, swmr=False, time_unit=TIME_UNIT, kernel=select(cfg).kernel)
                 f.attrs["learner"] = rule
                 f.create_group("weights").attrs["t_convention"] = \
                     "t is the number of trials presented before the snapshot"
