@@ -41,7 +41,7 @@ _PKG = Path(os.path.abspath(__file__)).parent
 SOURCES = ["vecmath.py", "model/transfer.py", "model/soma.py", "model/dendrites.py", "model/plasticity.py",
            "model/noise.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
            "engine/rhs.py", "engine/integrators.py", "engine/loop.py", "engine/fused.py", "engine/simd.py",
-           "engine/lanes.py", "bench_floor.py"]
+           "engine/lanes.py"]
 ENV_VAR = "NUMBA_CACHE_DIR"
 _STAMP_NAME = "jit_sources_v2.sha256"   # v2: purge (v1 touched, which numba 0.68 ignores)
 

@@ -78,11 +78,16 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("args", nargs=argparse.REMAINDER)   # parsed by dendrosim.sweep
     k = sub.add_parser("keys", help="every config key with its default and meaning")
     k.add_argument("section", nargs="?", help="one section (network, ..., learner), task, or task.KIND")
-    b = sub.add_parser("bench", help="engine speed against a plain NumPy step")
+    b = sub.add_parser("bench", help="engine speed against a plain NumPy step (runs scripts/bench.py of a checkout)")
     b.add_argument("--quick", action="store_true", help="small networks only")
+    b.add_argument("--seconds", type=float, help="time per measurement (default 1)")
     b.add_argument("--json", help="write results to this JSON file")
-    b.add_argument("--compare", nargs="+", metavar="JSON",
-                   help="measure nothing: print the targets against these bench JSON files, oldest first")
+    b.add_argument("--history", metavar="FILE.csv",
+                   help="append one row per measured figure to this CSV "
+                        "(time,commit,host,workload,quantity,value,unit)")
+    b.add_argument("--compare", nargs="+", metavar="FILE",
+                   help="measure nothing: print the targets against these history CSV or bench JSON files, "
+                        "oldest first")
     d = sub.add_parser("data", help="download a data set into the user data folder, verified")
     d.add_argument("dataset", choices=["mnist"])
     d.add_argument("--to", metavar="DIR", help="folder to put the files in (default: the user data folder)")
@@ -158,11 +163,7 @@ def _main(argv, debug=False) -> int:
             from .keys import keys_main
             return keys_main(args.section)
         if args.command == "bench":
-            if args.compare:
-                from .bench_compare import compare_main
-                return compare_main(args.compare)
-            from .bench import main as bench_main
-            return bench_main(quick=args.quick, json_path=args.json)
+            return cmd_bench(args)
         if args.command == "data":
             from .data_fetch import data_main
             return data_main(args.dataset, args.to)
@@ -251,6 +252,27 @@ def check_output(out: Path, config_path: Path | None, overwrite: bool) -> None:
         if not overwrite:
             raise config_mod.ConfigError("output", f"{out} exists; choose another output file (-o) or add "
                                          "--overwrite to replace it")
+
+
+def cmd_bench(args) -> int:
+    """Run the benchmarks, ``scripts/bench.py`` of the source checkout this package is imported
+    from, on this package (they are not installed with it)."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    script = root / "scripts" / "bench.py"
+    if not script.is_file():
+        print("dendrosim bench: the benchmarks are not installed with the package; run them from a source "
+              "checkout of dendrosim: `python scripts/bench.py` (or `dendrosim bench` with that checkout "
+              "installed editable, pip install -e .)", file=sys.stderr)
+        return EXIT_CONFIG
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    for flag, value in (("--seconds", args.seconds), ("--json", args.json), ("--history", args.history)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if args.compare:
+        cmd += ["--compare", *args.compare]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    return subprocess.call(cmd, env=env)
 
 
 def cmd_run(args) -> int:

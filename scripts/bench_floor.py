@@ -9,7 +9,9 @@ soma (:func:`~dendrosim.engine.rng.add_normals`, phi from :mod:`dendrosim.vecmat
 It has none of the engine's generality (any depth, transfer, switches, recording,
 divergence checks), so the engine's speed over it says what that generality costs.
 
-Used by :mod:`dendrosim.bench` for the small networks; not used for simulation.
+Used by ``bench.py`` beside it for the small networks; not used for simulation. Compiled
+afresh in each process (no on-disk cache): it inlines the package's noise generator and
+softplus, whose cached copies here would not follow edits of the package.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import time
 import numpy as np
 from numba import njit
 
-from .engine.rng import add_normals
-from .vecmath import softplus
+from dendrosim.engine.rng import add_normals
+from dendrosim.vecmath import softplus
 
 _FAST = {"reassoc", "contract"}
 GAMMA, BETA, THETA = 0.1, 1.0, 3.0        # soft_relu of the bench config (transfer.phi_np defaults)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _pass(W, D, e, old, new, out, c1, c2, traces):
     """W <- W + c1 D (D <- D + c2 (e old^T - D)), or W <- W + c1 e old^T; out = W new.
     With c1 = 0 (fixed weights) only out = W new."""
@@ -52,13 +54,13 @@ def _pass(W, D, e, old, new, out, c1, c2, traces):
         out[i] = acc
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def _phi(a, o):
     for i in range(a.shape[0]):
         o[i] = GAMMA * softplus(BETA * (a[i] - THETA))
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(fastmath=_FAST)
 def run_floor(n_steps, W1, D1, W2, D2, Wd, WIP, DIP, WPI, DPI, x, rng, dt, eta, tau_w, sigma):
     """``n_steps`` Euler steps of the n0-n1-n2 microcircuit from rest (u = 0, input rates 0)
     under input ``x``; returns the somatic potentials (hidden, output, interneurons).

@@ -1,6 +1,6 @@
 """Cost of recording to HDF5: the Fig. 2 network with and without a recorder.
 
-``python -m dendrosim.bench_io`` prints the numbers; :func:`bench_recording`
+``python scripts/bench_io.py`` prints the numbers; :func:`bench_recording`
 returns them. The recorder must cost at most 15 % of the simulation speed.
 """
 
@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import from_dict
-from .io.hdf5 import HDF5Sink
-from .simulation import Simulation
+from dendrosim.config import from_dict
+from dendrosim.io import HDF5Sink
+from dendrosim.simulation import Simulation
 
 
 class _NullSink:
