@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .model.transfer import TRANSFER_CODES
+from .network import VARIABLES
 
 
 MESSAGE_CHARS = 300     # longest value quoted in an error message
@@ -512,7 +513,6 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("record.block", f"must be >= 1, got {r.block}")
     _choice("record.mode", r.mode, ("sample", "mean"))
     _choice("record.compression", r.compression, ("none", "gzip"))
-    from .network import VARIABLES
     for v in r.variables:
         _choice("record.variables", v, VARIABLES)
     for k in r.layers:

@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from .model.transfer import TRANSFER_CODES
+from .steady import is_convex
 
 # The layout table ``lay``: one record per layer k = 0..N (a NumPy record array, read as
 # ``lay[k].w_up`` in Python and in the compiled kernels alike); -1 marks an absent entry.
@@ -330,3 +331,22 @@ def set_self_predicting(net: Network, g_l, g_B, g_A, g_D) -> None:
         net.w(f"IP{k}")[...] = c * net.w(f"up{k + 1}")
         if net.layout.bias:
             net.w(f"b_IP{k}")[...] = c * net.w(f"b_up{k + 1}")
+
+
+def build_network(cfg, layout, dtype, rng) -> Network:
+    """A network initialised as ``[init]`` says (random, optionally self-predicting)."""
+    net = Network(layout, dtype)
+    i = cfg.init
+    scales = {g: getattr(i, f"scale_{g}") for g in ("up", "down", "IP", "PI")}
+    scales = {g: s for g, s in scales.items() if s == s}   # drop NaN = "use scale"
+    init_random(net, rng, i.distribution, i.scale, scales, i.top_down)
+    if i.hidden_bias != 0.0:
+        for k in range(1, net.depth):
+            net.w(f"b_up{k}")[...] = i.hidden_bias
+    if i.self_predicting:
+        c = cfg.conductances
+        if is_convex(cfg):                     # the paper's printed two-sweep: no leak (steady.py)
+            set_self_predicting(net, 0.0, c.g_B, c.g_A, c.g_D)
+        else:
+            set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
+    return net

@@ -30,8 +30,7 @@ from .engine.rng import seed_state
 from .engine.rhs import derived
 from .engine.select import select
 from .io.sink import Channel, RunDescription, shapes
-from .learners.steady import is_convex
-from .network import Layout, Network, init_random, set_self_predicting
+from .network import Layout, Network, build_network
 from .tasks import make_task
 
 
@@ -309,25 +308,6 @@ class Simulation:
         if not rc.weights_every or st.step % rc.weights_every:
             sink.weights(self.t, self.net.weights())
         sink.status("completed", "")
-
-
-def build_network(cfg, layout, dtype, rng) -> Network:
-    """A network initialised as ``[init]`` says (random, optionally self-predicting)."""
-    net = Network(layout, dtype)
-    i = cfg.init
-    scales = {g: getattr(i, f"scale_{g}") for g in ("up", "down", "IP", "PI")}
-    scales = {g: s for g, s in scales.items() if s == s}   # drop NaN = "use scale"
-    init_random(net, rng, i.distribution, i.scale, scales, i.top_down)
-    if i.hidden_bias != 0.0:
-        for k in range(1, net.depth):
-            net.w(f"b_up{k}")[...] = i.hidden_bias
-    if i.self_predicting:
-        c = cfg.conductances
-        if is_convex(cfg):                     # the paper's printed two-sweep: no leak (learners/steady.py)
-            set_self_predicting(net, 0.0, c.g_B, c.g_A, c.g_D)
-        else:
-            set_self_predicting(net, c.g_l, c.g_B, c.g_A, c.g_D)
-    return net
 
 
 class MemorySink:

@@ -6,7 +6,7 @@ self-predicting state, sigma = 0, one input held with the target on. For each s
 the angle (degrees) between the forward-weight update of the microcircuit and
 the discrete update of the attenuated feedforward net:
 
-- steady: eq. 7 at the exact fixed point (dendrosim.learners.steady);
+- steady: eq. 7 at the exact fixed point (dendrosim.steady);
 - engine: the change of up{k} accumulated by the continuous engine (Euler,
   dt = 0.1 ms) over a 300 ms presentation, plasticity on after 100 ms, tau_w = 0,
   one run per layer with only up{k} plastic, eta_k chosen so each step adds ~1e-12
@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from dendrosim.learners import limit
+from dendrosim import limit
 
 
 def main():

@@ -125,7 +125,7 @@ def _scaled_rates(cfg, f) -> list:
 def train_discrete(name, overrides=()) -> dict:
     import numpy as np
     from dendrosim.learners import runner
-    from dendrosim.learners.steady import Circuit, feedforward
+    from dendrosim.steady import Circuit, feedforward
     from dendrosim.tasks.mnist import test_error
     cfg = _cfg(name, overrides)
     opts, net, task, _ = runner.setup(cfg)

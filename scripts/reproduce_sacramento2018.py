@@ -26,7 +26,7 @@ import dendrosim  # noqa: E402
 from dendrosim import config  # noqa: E402
 from dendrosim.io import HDF5Sink  # noqa: E402
 from dendrosim.plot import alignment_angle  # noqa: E402
-from dendrosim.learners.steady import NoFixedPoint  # noqa: E402
+from dendrosim.steady import NoFixedPoint  # noqa: E402
 from dendrosim.simulation import Diverged, Simulation  # noqa: E402
 from dendrosim.tasks.teacher import error_signal_angles  # noqa: E402
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import dendrosim
 from dendrosim import config
-from dendrosim.learners.steady import Circuit
+from dendrosim.steady import Circuit
 from dendrosim.simulation import MemorySink, Simulation
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "sacramento2018" / "mnist_continuous.toml"

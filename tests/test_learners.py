@@ -5,10 +5,10 @@ import h5py
 import numpy as np
 import pytest
 
-from dendrosim import config
+from dendrosim import config, steady
 from dendrosim.config import ConfigError
 from dendrosim.learners import options as opt_mod
-from dendrosim.learners import run_learner, setup, steady
+from dendrosim.learners import run_learner, setup
 from dendrosim.learners.rules import ex_signs, make_learner
 from dendrosim.network import Layout, Network
 

@@ -5,7 +5,7 @@ random top-down B, same B), with an angle falling linearly in lambda ~ s."""
 import numpy as np
 import pytest
 
-from dendrosim.learners import limit
+from dendrosim import limit
 
 SCALES = (1.0, 0.1, 0.01)
 
@@ -36,9 +36,9 @@ def test_reference_without_output_derivative_does_not_converge():
 
 def test_fa_reference_is_not_bp():
     """With random top-down weights the update follows FA with that B, not BP."""
-    from dendrosim.learners import steady
+    from dendrosim import steady
     from dendrosim.network import Layout
-    from dendrosim.simulation import build_network
+    from dendrosim.network import build_network
     s, sizes = 0.01, (30, 20, 10)
     x, t = limit.pattern(sizes, 0)
     cfg = limit.limit_config(s, sizes, top_down="random", x=x, target=t)

@@ -33,7 +33,7 @@ def test_hidden_error_signals_backprop_by_finite_differences_and_angles_at_the_l
     """error_signals' backprop signal is minus the gradient of |r_trgt - r_N|^2/2 with respect
     to the hidden somata (through the attenuated feedforward output, central differences); the
     angle to the top-down signal is 0 for W_down = W_up^T, 180 for -W_up^T, near 90 for random."""
-    from dendrosim.learners.steady import Circuit, solve
+    from dendrosim.steady import Circuit, solve
     from dendrosim.tasks.teacher import error_signal_angles, error_signals
     sim = Simulation(config.load(MODELS / "fig2_teacher_student.toml", ["task.n_test=20", "task.n_patterns=1"]))
     X, R = sim.task.test_set
@@ -72,7 +72,7 @@ def test_test_error_is_nan_where_the_steady_state_is_not_found():
     output -> apical) gets a NaN test error and a warning, not a failed run: seed 1 of Fig. 2
     stopped this way after 57,800 of 80,000 patterns."""
     import pytest
-    from dendrosim.learners.steady import Circuit, NoFixedPoint, solve
+    from dendrosim.steady import Circuit, NoFixedPoint, solve
     cfg = config.load(MODELS / "fig2_teacher_student.toml",
                       ["record.variables=[]", "task.n_patterns=1", "task.eval_every=1", "task.n_test=20"])
     sim = Simulation(cfg)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dendrosim import config
-from dendrosim.learners import steady
+from dendrosim import steady
 from dendrosim.network import Layout, Network, set_self_predicting
 from dendrosim.simulation import MemorySink, Simulation
 

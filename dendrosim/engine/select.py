@@ -14,7 +14,7 @@ fused    engine/fused.py                              integrator = "euler", ever
 lanes    engine/lanes.py + simd.py                    ensembles of >= LANES members: forward Euler,
                                                       float64, one transfer function for all layers,
                                                       fixed top-down weights
-steady   learners/ (rules.py, steady.py)              integrator = "steady" or a [learner] rule other
+steady   learners/rules.py + steady.py                integrator = "steady" or a [learner] rule other
                                                       than "continuous": the discrete learners, each
                                                       trial at its steady state, then one update
 ======== ============================================ ==============================================
@@ -47,7 +47,7 @@ KERNELS = (
     Kernel("lanes", "engine/lanes.py + engine/simd.py",
            f"ensembles of at least {LANES} members: forward Euler, float64, one transfer function for all "
            "layers, fixed top-down weights"),
-    Kernel("steady", "learners/rules.py + learners/steady.py",
+    Kernel("steady", "learners/rules.py + steady.py",
            'integrator = "steady" or a [learner] rule other than "continuous": the discrete learners, each trial '
            "at its steady state (a feedforward pass, or the fixed point with feedback for rule dendritic), then "
            "one update"),

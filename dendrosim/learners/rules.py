@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import steady
 from ..network import sps_ip_factor
-from . import steady
 
 RULES = ("bp", "fa", "fa_ex", "elm", "wp", "dendritic")
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .. import steady
 from ..config import ConfigError
-from ..network import Layout
+from ..network import Layout, build_network
 from ..tasks import make_task
-from . import steady
 from .options import options
 from .rules import make_learner
 
@@ -50,7 +50,6 @@ class Result:
 
 def setup(cfg, net=None):
     """(options, network, task, learner) for a config; ``net`` overrides the built network."""
-    from ..simulation import build_network
     opts = options(cfg)
     nw = cfg.network
     dtype = np.dtype(cfg.simulation.dtype)

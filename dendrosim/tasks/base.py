@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError
+from ..steady import NoFixedPoint
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -106,11 +107,10 @@ NO_STEADY_STATE = ("the test set's steady state without target was not found (th
 
 
 def steady_or_nan(evaluate) -> float:
-    """``evaluate()``, a test-set metric at the steady state (learners.steady.solve); NaN, with
+    """``evaluate()``, a test-set metric at the steady state (:func:`dendrosim.steady.solve`); NaN, with
     one RuntimeWarning, when that steady state is not found. A long run whose circuit has
     drifted to the edge of stability then keeps running (and stops with its own divergence
     check if the dynamics blow up) instead of failing in its metrics."""
-    from ..learners.steady import NoFixedPoint
     try:
         return float(evaluate())
     except NoFixedPoint:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ConfigError
+from ..steady import Circuit, solve
 from .base import Segment, Task, steady_or_nan
 
 TEST_SETS = ("test", "validation", "train")
@@ -154,7 +155,6 @@ class ClassificationTask(LabelledSamples):
 
 def steady_error_rate(net, cfg, X, labels, method="exact", chunk=2000) -> float:
     """Fraction misclassified at the noise-free steady state without target (argmax of u_N)."""
-    from ..learners.steady import Circuit, solve
     circ = Circuit(cfg)
     wrong = 0
     for i in range(0, X.shape[0], chunk):

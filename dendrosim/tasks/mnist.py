@@ -29,7 +29,7 @@ Both engines use the same object:
   each image is one segment held ``duration`` ms; :meth:`evaluate` reports the
   test error (fraction misclassified, argmax of the output) at the noise-free
   steady state *without* target (the network's own prediction,
-  :func:`dendrosim.learners.steady.solve`, ``exact``) every ``eval_every``
+  :func:`dendrosim.steady.solve`, ``exact``) every ``eval_every``
   images, after the first and after the last image (NaN otherwise);
 - discrete learners (:mod:`dendrosim.learners.runner`): :meth:`batch`,
   :meth:`test_batch` (``test_set`` = "test" or "validation", its first

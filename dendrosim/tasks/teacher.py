@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..model.transfer import phi_np
+from ..steady import Circuit, solve
 from .base import Segment, Task, register, steady_or_nan
 
 
@@ -82,7 +83,6 @@ class TeacherStudent(Task):
 
 def test_error(sim, X, R_target) -> float:
     """Mean |r_N - r_trgt|^2 at the noise-free steady state without target."""
-    from ..learners.steady import Circuit, solve
     st = solve(sim.net, Circuit(sim.cfg), X, None, method="exact")
     return float(np.mean(np.sum((st.r[-1] - R_target) ** 2, axis=1)))
 
@@ -93,7 +93,6 @@ def error_signals(sim, X, R_target):
     (d_N W_up,N) * phi_k'(u_k), with d_N = (r_trgt - r_N) * phi_N'(u_N). The second is minus the
     gradient of |r_trgt - r_N|^2 / 2 with respect to u_k, divided by the output's attenuation
     (tests/test_reproduction.py checks it against finite differences)."""
-    from ..learners.steady import Circuit, solve
     c = Circuit(sim.cfg)
     N, k = c.N, c.N - 1
     if k < 1:

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import blas as _blas
 
-from ..model.transfer import dphi_np, phi_np
+from .model.transfer import dphi_np, phi_np
 
 
 class NoFixedPoint(RuntimeError):

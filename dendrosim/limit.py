@@ -21,10 +21,10 @@ import math
 
 import numpy as np
 
-from .. import config
-from ..network import Layout
-from . import steady
-from .rules import make_learner
+from . import config, steady
+from .learners.rules import make_learner
+from .network import Layout, Network, build_network
+from .simulation import MemorySink, Simulation
 
 
 def angle(a, b) -> float:
@@ -80,7 +80,6 @@ def measure(s, sizes=(30, 20, 10), transfer="logistic", top_down="transpose", se
     Returns {"steady": {k: angle}, "engine": {k: angle} (if engine), "ratio": ||dW_1||/||dW_N||,
     "lambda": lambda_A}.
     """
-    from ..simulation import MemorySink, Simulation, build_network
     x, t = pattern(sizes, seed)
     cfg = limit_config(s, sizes, transfer, top_down, seed, duration, lag, x=x, target=t)
     layout = Layout.build(sizes, cfg.network.transfer, False, traces=False)
@@ -119,7 +118,6 @@ def measure(s, sizes=(30, 20, 10), transfer="logistic", top_down="transpose", se
 
 def _with_traces(net, cfg):
     """The same weights in a network with the layout the engine builds for ``cfg``."""
-    from ..network import Network
     lay = Layout.build(cfg.network.sizes, cfg.network.transfer, cfg.network.bias,
                        traces=cfg.plasticity.tau_w > 0)
     out = Network(lay, net.dtype)
