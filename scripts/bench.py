@@ -303,7 +303,7 @@ def second_start_seconds():
         cfgf.write_text('[network]\nsizes = [30, 20, 10]\n[noise]\nsigma = 0.1\n[plasticity]\n'
                         'eta_up = 0.001\neta_IP = 0.001\neta_PI = 0.001\n'
                         '[task]\nkind = "self_predicting"\nn_patterns = 1\nduration = 0.1\n')
-        cmd = [sys.executable, "-m", "dendrosim.cli", "run", str(cfgf), "-o", str(Path(d) / "o.h5"), "--quiet"]
+        cmd = [sys.executable, "-m", "dendrosim.cli", "run", str(cfgf), "-o", str(Path(d) / "o.h5"), "--quiet", "--overwrite"]
         subprocess.run(cmd, check=True, capture_output=True)          # fills the cache
         best = float("inf")
         for _ in range(3):
