@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 
 from dendrosim import config
@@ -48,3 +50,14 @@ def engine_rhs(cfg, net, x, target, plastic=True):
     rhs(net.y, z, dy, x.astype(net.dtype), tgt, has, plastic, net.layout.lay, lp, fp, ip, err,
         np.ones(1, dtype=net.dtype))
     return dy, z
+
+
+def default_sigint(then=None):
+    """A ``preexec_fn`` for CLI children: Ctrl-C handled as a user's shell would, then ``then()``
+    if given. A test run started in the background of a non-interactive shell inherits SIGINT
+    ignored, and the CLI would then never see the interrupts these tests send."""
+    def child():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return child

@@ -16,6 +16,8 @@ import pytest
 
 from dendrosim.io import load
 
+from .helpers import default_sigint
+
 LONG_TOML = """
 [network]
 sizes = [20, 15, 10]
@@ -54,7 +56,8 @@ every = 1
 
 def cli(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "dendrosim.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint(kw.pop("preexec_fn", None)), **kw)
 
 
 def wait_for_data(path, proc, min_t=200.0, timeout=60.0):

@@ -27,6 +27,8 @@ from dendrosim import config
 from dendrosim.cli import main
 from dendrosim.io import load
 
+from .helpers import default_sigint
+
 TINY = """
 [network]
 sizes = [30, 20, 10]
@@ -76,7 +78,8 @@ def digest(path) -> str:
 def cli(*args, **kw):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.Popen([sys.executable, "-m", "dendrosim.cli", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint(kw.pop("preexec_fn", None)), **kw)
 
 
 def run_cli(*args, timeout=300, **kw):
