@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -61,3 +65,12 @@ def default_sigint(then=None):
         if then is not None:
             then()
     return child
+
+
+def cli(*args, **kw):
+    """The CLI of this checkout (``python -m dendrosim.cli ARGS``) in a subprocess with text pipes;
+    Ctrl-C at its default there (:func:`default_sigint`, after a caller's own ``preexec_fn``)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "dendrosim.cli", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint(kw.pop("preexec_fn", None)), **kw)

@@ -16,7 +16,7 @@ import pytest
 
 from dendrosim.io import load
 
-from .helpers import default_sigint
+from .helpers import cli
 
 LONG_TOML = """
 [network]
@@ -52,12 +52,6 @@ duration = 100.0
 [record]
 every = 1
 """
-
-
-def cli(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "dendrosim.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint(kw.pop("preexec_fn", None)), **kw)
 
 
 def wait_for_data(path, proc, min_t=200.0, timeout=60.0):

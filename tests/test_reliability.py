@@ -27,7 +27,7 @@ from dendrosim import config
 from dendrosim.cli import main
 from dendrosim.io import load
 
-from .helpers import default_sigint
+from .helpers import cli
 
 TINY = """
 [network]
@@ -73,13 +73,6 @@ LEARNER = Path(__file__).resolve().parents[1] / "models" / "konishi2023" / "fa.t
 
 def digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def cli(*args, **kw):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.Popen([sys.executable, "-m", "dendrosim.cli", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint(kw.pop("preexec_fn", None)), **kw)
 
 
 def run_cli(*args, timeout=300, **kw):
