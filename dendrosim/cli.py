@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import config as config_mod
+from .stopping import Terminated, signals_stop_runs
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 PROBE_SECONDS = 20.0     # longest wait for HDF5 to read a file's metadata (io.integrity.probe)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (status ``interrupted``) but exiting with 143."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 def _interrupted_code(e) -> int:
@@ -98,9 +90,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _main(argv, debug)
+        with signals_stop_runs():
+            return _main(argv, debug)
     except SystemExit:
         raise
     except KeyboardInterrupt as e:
@@ -114,8 +106,6 @@ def main(argv=None) -> int:
         code, line = _describe_error(e)
         print(f"dendrosim: {line}", file=sys.stderr)
         return code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _describe_error(e) -> tuple[int, str]:

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 from numba import njit, prange
 
+from . import stopping
 from .engine.fused import run_block_euler
 from .engine.lanes import run_lanes
 from .engine.loop import STATUS_OK, Scratch, pattern_metrics_stacked, run_block
@@ -142,34 +143,36 @@ class Ensemble:
         rc = m0.cfg.record
         n_hidden = m0.layout.depth - 1
         apical, mismatch, loss = np.zeros((len(ms), n_hidden)), np.zeros((len(ms), n_hidden)), np.zeros(len(ms))
-        while m0.state.segment < len(m0.task):
-            segs = [m.task.segment(m.state.segment) for m in ms]
-            if len({s.steps for s in segs}) != 1:
-                raise ValueError("ensemble members must present patterns of equal duration")
-            for i, (m, seg) in enumerate(zip(ms, segs)):
-                X[i], T[i], HAS[i] = m._xt(seg)
-            done = 0
-            while done < segs[0].steps:
-                n = m0._next_block(block, segs[0].steps - done)
-                step0 = m0.state.step
-                args = (self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ, m0.dt, m0.circuit, self.RNG,
-                        Recording(m0.rec_src, rc.every, rc.mode == "mean", BUF, self.ACC),
-                        Scratch(**self.WS, one=m0.ws["one"]), self._out)
-                if self.n_groups:
-                    run_block_lanes(self.n_groups, *args)
-                    for m in np.flatnonzero(self._out[:self.n_groups * LANES, 1] == STATUS_RERUN):
-                        self._out[m] = self._run_member(m, args)
-                if self.n_groups * LANES < len(ms):
-                    run_block_ensemble(self.fused, self.n_groups * LANES, *args)
-                for i, (m, s) in enumerate(zip(ms, sinks)):
-                    nd, status, nr = self._out[i]
-                    m._after_block(s, step0, int(nd), int(status), int(nr), BUF[i], None)
-                done += n
-                if progress is not None:
-                    progress.update(m0.state.step)
-            pattern_metrics_stacked(self.Y, X, T, HAS, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.WS["zs"],
-                                    apical, mismatch, loss)
-            for i, (m, s, seg) in enumerate(zip(ms, sinks, segs)):
-                m._end_segment(s, seg, (apical[i].copy(), mismatch[i].copy(), loss[i]))
+        with stopping.deferred():         # Ctrl-C / SIGTERM take effect between blocks
+            while m0.state.segment < len(m0.task):
+                segs = [m.task.segment(m.state.segment) for m in ms]
+                if len({s.steps for s in segs}) != 1:
+                    raise ValueError("ensemble members must present patterns of equal duration")
+                for i, (m, seg) in enumerate(zip(ms, segs)):
+                    X[i], T[i], HAS[i] = m._xt(seg)
+                done = 0
+                while done < segs[0].steps:
+                    n = m0._next_block(block, segs[0].steps - done)
+                    step0 = m0.state.step
+                    args = (self.Y, X, T, HAS, n, step0, m0.lag_steps - done, m0.integ, m0.dt, m0.circuit, self.RNG,
+                            Recording(m0.rec_src, rc.every, rc.mode == "mean", BUF, self.ACC),
+                            Scratch(**self.WS, one=m0.ws["one"]), self._out)
+                    if self.n_groups:
+                        run_block_lanes(self.n_groups, *args)
+                        for m in np.flatnonzero(self._out[:self.n_groups * LANES, 1] == STATUS_RERUN):
+                            self._out[m] = self._run_member(m, args)
+                    if self.n_groups * LANES < len(ms):
+                        run_block_ensemble(self.fused, self.n_groups * LANES, *args)
+                    for i, (m, s) in enumerate(zip(ms, sinks)):
+                        nd, status, nr = self._out[i]
+                        m._after_block(s, step0, int(nd), int(status), int(nr), BUF[i], None)
+                    done += n
+                    if progress is not None:
+                        progress.update(m0.state.step)
+                    stopping.check()
+                pattern_metrics_stacked(self.Y, X, T, HAS, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.WS["zs"],
+                                        apical, mismatch, loss)
+                for i, (m, s, seg) in enumerate(zip(ms, sinks, segs)):
+                    m._end_segment(s, seg, (apical[i].copy(), mismatch[i].copy(), loss[i]))
         for m, s in zip(ms, sinks):
             m._finish(s)

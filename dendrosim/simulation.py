@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from . import config as config_mod
+from . import stopping
 from .engine.fused import run_block_euler, threads_arg
 from .engine.loop import STATUS_DIVERGED, Scratch, pattern_metrics, run_block, sample_now, workspace
 from .engine.params import I_THREADS, INTEGRATOR_CODES, Circuit, Recording, pack
@@ -214,17 +215,19 @@ class Simulation:
         st = self.state
         block, buf = self._prepare(sink)
         end = len(self.task) if until_segment is None else min(until_segment, len(self.task))
-        while st.segment < end:
-            seg = self.task.segment(st.segment)
-            x, tgt, has = self._xt(seg)
-            done_in_seg = 0
-            while done_in_seg < seg.steps:
-                n = self._next_block(block, seg.steps - done_in_seg)
-                step0 = st.step
-                n_done, status, n_rec = self._run_kernel(self._kernel_args(x, tgt, has, n, done_in_seg, buf))
-                done_in_seg += n_done
-                self._after_block(sink, step0, n_done, status, n_rec, buf, progress)
-            self._end_segment(sink, seg)
+        with stopping.deferred():         # Ctrl-C / SIGTERM take effect between blocks
+            while st.segment < end:
+                seg = self.task.segment(st.segment)
+                x, tgt, has = self._xt(seg)
+                done_in_seg = 0
+                while done_in_seg < seg.steps:
+                    n = self._next_block(block, seg.steps - done_in_seg)
+                    step0 = st.step
+                    n_done, status, n_rec = self._run_kernel(self._kernel_args(x, tgt, has, n, done_in_seg, buf))
+                    done_in_seg += n_done
+                    self._after_block(sink, step0, n_done, status, n_rec, buf, progress)
+                    stopping.check()
+                self._end_segment(sink, seg)
         self._finish(sink)
         return st
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import steady
+from .. import steady, stopping
 from ..config import ConfigError
 from ..network import Layout, build_network
 from ..tasks import make_task
@@ -172,42 +172,44 @@ def _run(cfg, net=None, progress=None, on_weights=None, on_start=None, on_rows=N
 
     snap(0)
     done_updates = 0                    # updates whose trials are scored and whose test is run
-    try:
-        for u in range(n_upd):
-            i0, i1 = u * bs, min(n, (u + 1) * bs)
-            X, T, L = _batch(task, i0, i1)
-            learner.rate_scale = 1.0 - opts["anneal"] * u / n_upd
-            y = learner.step(X, T)
-            if not np.isfinite(y).all():     # non-finite weights show up in the next output
-                bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
-                           net.depth)
-                res.status = "diverged"
-                res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
-                break
-            tr["label"][i0:i1] = L
-            if keep_all:
-                tr["y"][i0:i1] = y
-            if T is not None:
+    with stopping.deferred():
+        try:
+            for u in range(n_upd):
+                stopping.check()         # Ctrl-C / SIGTERM take effect between updates
+                i0, i1 = u * bs, min(n, (u + 1) * bs)
+                X, T, L = _batch(task, i0, i1)
+                learner.rate_scale = 1.0 - opts["anneal"] * u / n_upd
+                y = learner.step(X, T)
+                if not np.isfinite(y).all():     # non-finite weights show up in the next output
+                    bad = next((k for k in range(1, net.depth + 1) if not np.all(np.isfinite(learner.W.up[k]))),
+                               net.depth)
+                    res.status = "diverged"
+                    res.message = f"diverged at update {u} (trial {i0}): non-finite weights or output in layer {bad}"
+                    break
+                tr["label"][i0:i1] = L
                 if keep_all:
-                    tr["target"][i0:i1] = T
-                has_tgt[i0:i1] = True
-                tr["sq_error"][i0:i1] = np.sum((T - y) ** 2, axis=1)
-                tr["correct"][i0:i1] = _correct(task, y, T)
-            if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
-                tb = task.test_batch()
-                Xt, Tt = tb[0], tb[1]
-                yt = learner.forward(Xt)[0][-1]
-                M["test_mse"][u] = float(np.mean(np.sum((Tt - yt) ** 2, axis=1)))
-                M["test_correct"][u] = float(np.mean(_correct(task, yt, Tt)))
-            done_updates = u + 1
-            if w_every and done_updates % w_every == 0 and done_updates < n_upd:
-                snap(i1)
-            if progress is not None:
-                progress(done_updates, n_upd)
-            if on_rows is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
-                flush(done_updates)
-    finally:
-        flush(done_updates)             # what is finished reaches on_rows, however the loop ended
+                    tr["y"][i0:i1] = y
+                if T is not None:
+                    if keep_all:
+                        tr["target"][i0:i1] = T
+                    has_tgt[i0:i1] = True
+                    tr["sq_error"][i0:i1] = np.sum((T - y) ** 2, axis=1)
+                    tr["correct"][i0:i1] = _correct(task, y, T)
+                if has_test and (u % opts["test_every"] == 0 or u == n_upd - 1):   # and after the last update
+                    tb = task.test_batch()
+                    Xt, Tt = tb[0], tb[1]
+                    yt = learner.forward(Xt)[0][-1]
+                    M["test_mse"][u] = float(np.mean(np.sum((Tt - yt) ** 2, axis=1)))
+                    M["test_correct"][u] = float(np.mean(_correct(task, yt, Tt)))
+                done_updates = u + 1
+                if w_every and done_updates % w_every == 0 and done_updates < n_upd:
+                    snap(i1)
+                if progress is not None:
+                    progress(done_updates, n_upd)
+                if on_rows is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
+                    flush(done_updates)
+        finally:
+            flush(done_updates)         # what is finished reaches on_rows, however the loop ended
     snap(min(n, done_updates * bs))
     res.metrics = {"t": M_t, "update": M_update, **M}
     res.trials = tr
@@ -271,7 +273,7 @@ def run_learner(cfg, out_path, quiet=False, overwrite=True) -> int:
                 w.status("interrupted", "interrupted")
             print("\ndendrosim: interrupted" + (f"; finished updates kept in {out_path}" if w is not None else ""),
                   file=sys.stderr)
-            return 143 if type(e).__name__ == "Terminated" else 130
+            return 143 if isinstance(e, stopping.Terminated) else 130
         except Exception as e:
             if w is not None:
                 w.status("failed", f"{type(e).__name__}: {e}"[:2000])
