@@ -151,6 +151,12 @@ class NetworkCfg:
     theta: float = _doc("soft_relu threshold theta (paper 3)", default=3.0)
     bias: bool = _doc("learnable thresholds on basal and interneuron dendrites", default=False)
     tau_in: float = _doc("input low-pass filter time constant, ms (0 = none)", default=3.0)
+    latent_equilibrium: bool = _doc(
+        "prospective rates (Haider et al. 2021): every rate leaving a neuron is phi(u_breve), "
+        "u_breve = u + tau_eff du/dt with tau_eff = 1/(total conductance of that soma): hidden "
+        "pyramidal g_l+g_B+g_A, output g_l+g_B (+g_som while a target is present), interneuron "
+        "g_l+g_D+g_som; du/dt includes the step's noise; one step of delay per layer; eqs. 7, 8, "
+        "10 use phi(u + tau_eff du/dt) of the step; euler and expeuler only", default=False)
 
 
 @dataclass(frozen=True)
@@ -482,6 +488,11 @@ def _validate(cfg: Config) -> Config:
     _positive("simulation.dt", s.dt)
     _choice("simulation.integrator", s.integrator, ("euler", "heun", "rk4", "expeuler", "steady"))
     _choice("simulation.dtype", s.dtype, ("float64", "float32"))
+    if nw.latent_equilibrium and s.integrator in ("heun", "rk4"):
+        raise ConfigError("network.latent_equilibrium",
+                          f"needs a one-stage integrator (euler or expeuler), got {s.integrator!r}: "
+                          "u_breve is the prospective potential of one step, which a multi-stage "
+                          "step has no single value of")
 
     nz = cfg.noise
     _positive("noise.sigma", nz.sigma, allow_zero=True)

@@ -54,6 +54,9 @@ LAYER_FIELDS = (
     ("r_I", "z offset of the interneuron rates r_I,k"),
     ("z_input", "layer 0 only: z offset of the input pattern x"),
     ("z_target", "layer 0 only: z offset of the target (NaN when absent)"),
+    ("u_breve", "layer 0 only: y offset of the prospective potentials u_breve of Latent "
+                "Equilibrium, one per neuron in the order of the somata (u_breve of the soma at "
+                "y[i] is y[u_breve + i]); -1 without ([network] latent_equilibrium = false)"),
 )
 LAYER = np.dtype([(name, np.int64) for name, _ in LAYER_FIELDS], align=True)
 
@@ -61,7 +64,7 @@ GROUPS = ("up", "b_up", "down", "IP", "b_IP", "PI")
 _GROUP_FIELD = {"up": "w_up", "b_up": "b_up", "down": "w_down", "IP": "w_IP", "b_IP": "b_IP", "PI": "w_PI"}
 
 # Variables that can be recorded, and where they live ("y" state or "z" derived).
-VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target")
+VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target", "u_breve")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class Layout:
         return len(self.sizes) - 1
 
     @classmethod
-    def build(cls, sizes, transfers, bias=False, traces=True) -> Layout:
+    def build(cls, sizes, transfers, bias=False, traces=True, prospective=False) -> Layout:
+        """Offsets for layer ``sizes``; ``traces``: a tau_w trace per weight; ``prospective``:
+        a block of u_breve (Latent Equilibrium) after everything else."""
         sizes = tuple(int(s) for s in sizes)
         N = len(sizes) - 1
         lay = np.full(N + 1, -1, dtype=LAYER).view(np.recarray)
@@ -116,6 +121,9 @@ class Layout:
                 off += sizes[k] * sizes[k + 1]
         n_w = off - w_start
         n_y = off + (n_w if traces else 0)
+        if prospective:                                 # u_breve, in the order of the somata
+            lay[0].u_breve = n_y
+            n_y += int(lay[0].u)
         for k, name in enumerate(transfers, start=1):
             lay[k].transfer = TRANSFER_CODES[name]
         # z: r_0, then the dendritic potential each neuron's error compares with (v_B of a
@@ -204,6 +212,10 @@ class Layout:
             raise KeyError(f"layer 0 (input) has only 'r' and 'input', not {var!r}")
         if var == "u_P":
             return "y", sl(lay[k].u, n[k])
+        if var == "u_breve":
+            if lay[0].u_breve < 0:
+                raise KeyError("'u_breve' exists with [network] latent_equilibrium = true only")
+            return "y", sl(lay[0].u_breve + lay[k].u, n[k])
         if var == "v_B":
             return "z", sl(lay[k].v_B, n[k])
         if k == N and var in ("v_A", "u_I", "v_I", "r_I"):
