@@ -91,7 +91,7 @@ def _nudging_current(u, u_tgt, cond):
 # ---------------------------------------------------------------------------
 
 def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, traces,
-                          uP, uI, r0, x, target):
+                          uP, uI, r0, x, target, uP_breve=None, uI_breve=None):
     """
     Noise-free time derivatives of every state variable of the microcircuit.
 
@@ -114,6 +114,11 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
     r0: array (n0,), filtered input rates (state variable). x: array (n0,), the input
         pattern presented now.
     target: None (no teacher) or array (n_N,), the output VOLTAGE target u^trgt.
+    uP_breve, uI_breve: None (the original dynamics) or, for Latent Equilibrium (Haider et
+        al. 2021), the prospective potentials u_breve stored by the previous step, shaped like
+        uP and uI: every rate a neuron sends is then phi(u_breve), an interneuron is nudged
+        towards the u_breve of its partner, and the rules of eqs. 7, 8, 10 compare the
+        dendritic prediction with phi(u + tau_eff du/dt) of this step.
     Returns dict with keys 'uP' (dict k -> du/dt), 'uI', 'r0' (dr0/dt, zeros if
     tau_in == 0), 'W' (dict name -> dW/dt), 'traces' (dict or None), and the
     instantaneous quantities 'vB', 'vA', 'vI' (dicts by k) and 'r' (dict k -> rates,
@@ -144,13 +149,18 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         """phi of pyramidal layer k (k = 1..N); interneurons of layer k use phi_{k+1}."""
         return phi(u, transfers[k - 1], tparams)  # transfers[0] belongs to layer 1
 
+    # ---- the potential each neuron sends: u, or with LE its stored u_breve ------------
+    le = uP_breve is not None  # Latent Equilibrium (Haider et al. 2021)
+    sentP = {k: np.asarray(uP_breve[k], dtype=f8) for k in uP} if le else uP  # LE: u_breve
+    sentI = {k: np.asarray(uI_breve[k], dtype=f8) for k in uI} if le else uI  # LE: u_breve
+
     # ---- rates (spec 1.1; pitfall 4: phi is NOT applied to the input) ----------------
     r = {0: r0}  # r_0: input rates used directly (paper, R-phll; spec 1.2)
     for k in range(1, N + 1):
-        r[k] = phi_k(k, uP[k])  # r_k = phi_k(u^P_k)
+        r[k] = phi_k(k, sentP[k])  # r_k = phi_k(u^P_k) (LE: phi_k(u_breve^P_k))
     rI = {}  # interneuron rates
     for k in range(1, N):
-        rI[k] = phi_k(k + 1, uI[k])  # r^I_k = phi_{k+1}(u^I_k): interneurons mimic layer k+1
+        rI[k] = phi_k(k + 1, sentI[k])  # r^I_k = phi_{k+1}(u^I_k): interneurons mimic layer k+1
 
     # ---- dendritic potentials, instantaneous (paper eqs. 3-5, spec 1.2) -------------
     vB, vA, vI = {}, {}, {}
@@ -179,7 +189,7 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
                + g_B * (vB[N] - uP[N])  # basal coupling: g_B (v_B - u); no apical (g_A = 0)
                + i_out)  # somatic teaching current
     for k in range(1, N):  # interneurons of hidden layer k
-        i_I = _nudging_current(uI[k], uP[k + 1], cond)  # i^I_k, target u^P_{k+1}, always on (spec 1.4)
+        i_I = _nudging_current(uI[k], sentP[k + 1], cond)  # i^I_k, target u^P_{k+1} (LE: its u_breve), always on
         d_uI[k] = (-g_l * uI[k]  # leak: -g_lk u^I_k
                    + g_D * (vI[k] - uI[k])  # dendritic coupling: g_D (v^I - u^I)
                    + i_I)  # one-to-one nudging by layer k+1
@@ -190,6 +200,20 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
     else:
         d_r0 = (x - r0) / f8(tau_in)  # tau_in dr_0/dt = -r_0 + r_pattern
 
+    # ---- the neuron's own potential in eqs. 7, 8, 10: u, or with LE u + tau_eff du/dt --
+    g_som = f8(cond['g_som'])  # nudging conductance, counted in tau_eff where nudging acts
+    own_P, own_I, next_P, next_I = uP, uI, {}, {}
+    for k in range(1, N + 1):
+        if k < N:
+            tau_eff = 1.0 / (g_l + g_B + g_A)  # hidden pyramidal: leak, basal, apical
+        else:
+            tau_eff = 1.0 / (g_l + g_B + (g_som if tgt is not None else 0.0))  # output, nudged or not
+        next_P[k] = uP[k] + tau_eff * d_uP[k]  # u_breve = u + tau_eff du/dt (noise-free)
+    for k in range(1, N):
+        next_I[k] = uI[k] + d_uI[k] / (g_l + g_D + g_som)  # interneuron: leak, dendrite, nudging
+    if le:
+        own_P, own_I = next_P, next_I
+
     # ---- raw plasticity induction terms G (paper eqs. 6-10, spec 2.1) ---------------
     G = {}
     for k in range(1, N + 1):  # forward (bottom-up) weights, eq. 6/7
@@ -198,21 +222,21 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         else:
             a_B = g_B / (g_l + g_B)  # output: g_A = 0, g_som not included (spec 2.1, pitfall 2)
         vhat_B = a_B * vB[k]  # predicted somatic potential v^_{B,k}
-        err_up = phi_k(k, uP[k]) - phi_k(k, vhat_B)  # phi(u^P_k) - phi(v^_{B,k})
+        err_up = phi_k(k, own_P[k]) - phi_k(k, vhat_B)  # phi(u^P_k) - phi(v^_{B,k})
         G['up%d' % k] = np.outer(err_up, r[k - 1])  # (phi(u) - phi(v^)) r_{k-1}^T
         if 'b_up%d' % k in W:
             G['b_up%d' % k] = err_up * 1.0  # bias: presynaptic rate fixed at 1
     for k in range(1, N):  # lateral and top-down weights of hidden layer k
         a_I = g_D / (g_l + g_D)  # interneuron attenuation g_D/(g_lk+g_D) (spec 1.7, pitfall 3)
         vhat_I = a_I * vI[k]  # predicted interneuron potential v^I_k
-        err_IP = phi_k(k + 1, uI[k]) - phi_k(k + 1, vhat_I)  # phi(u^I_k) - phi(v^I_k)
+        err_IP = phi_k(k + 1, own_I[k]) - phi_k(k + 1, vhat_I)  # phi(u^I_k) - phi(v^I_k)
         G['IP%d' % k] = np.outer(err_IP, r[k])  # eq. 8: (phi(u^I) - phi(v^I)) (r^P_k)^T
         if 'b_IP%d' % k in W:
             G['b_IP%d' % k] = err_IP * 1.0  # bias: presynaptic rate fixed at 1
         v_rest = 0.0  # resting potential (spec 2.1)
         G['PI%d' % k] = np.outer(v_rest - vA[k], rI[k])  # eq. 9: (v_rest - v^P_{A,k}) (r^I_k)^T
         v_TD = W['down%d' % k] @ r[k + 1]  # top-down prediction, no attenuation (spec 2.1)
-        err_down = phi_k(k, uP[k]) - phi_k(k, v_TD)  # phi(u^P_k) - phi(v^_{TD,k})
+        err_down = phi_k(k, own_P[k]) - phi_k(k, v_TD)  # phi(u^P_k) - phi(v^_{TD,k})
         G['down%d' % k] = np.outer(err_down, r[k + 1])  # eq. 10: (...) (r^P_{k+1})^T
 
     # ---- learning rate for each matrix (spec 3.2) -----------------------------------
@@ -256,4 +280,6 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         'vA': vA,  # apical potentials, k = 1..N-1
         'vI': vI,  # interneuron dendritic potentials, k = 1..N-1
         'r': r,  # rates, k = 0..N
+        'uP_breve': next_P,  # LE: u_breve the step stores, u + tau_eff du/dt (noise-free)
+        'uI_breve': next_I,
     }

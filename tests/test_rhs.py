@@ -14,7 +14,7 @@ SIZES = {1: (4, 3), 2: (5, 4, 3), 3: (4, 5, 3, 2), 4: (3, 4, 5, 3, 2)}
 TRANSFERS = ("soft_relu", "logistic", "relu", "linear")
 
 
-def reference_of(cfg, net: Network, x, target):
+def reference_of(cfg, net: Network, x, target, **prospective):
     nw, c, p = cfg.network, cfg.conductances, cfg.plasticity
     N = net.depth
     W = net.weights()
@@ -26,12 +26,12 @@ def reference_of(cfg, net: Network, x, target):
         dict(eta_up=list(p.eta_up), eta_IP=list(p.eta_IP), eta_PI=list(p.eta_PI),
              eta_down=list(p.eta_down), tau_w=p.tau_w),
         nw.tau_in, W, traces, {k: net.u_P(k) for k in range(1, N + 1)},
-        {k: net.u_I(k) for k in range(1, N)}, net.r0.copy(), x, target)
+        {k: net.u_I(k) for k in range(1, N)}, net.r0.copy(), x, target, **prospective)
 
 
-def compare(cfg, net, x, target):
+def compare(cfg, net, x, target, reference=reference_of):
     dy, z = engine_rhs(cfg, net, x, target)
-    ref = reference_of(cfg, net, x, target)
+    ref = reference(cfg, net, x, target)
     d = Network(net.layout, net.dtype, dy)
     lay = net.layout
     tol = dict(rtol=1e-12, atol=1e-12)

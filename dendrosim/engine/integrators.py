@@ -16,6 +16,11 @@ expeuler    3     exponential Euler: each potential relaxes exactly towards
 ==========  ====  ==========================================================
 
 Noise is added after the deterministic update (operator splitting), see :mod:`.loop`.
+
+With Latent Equilibrium ([network] latent_equilibrium) euler and expeuler also write the
+u_breve block: u_breve = u + du/dt / g_tot from the state at the start of the step and its
+derivative (the same for both schemes), the noise's share added by the loop. The multi-stage
+schemes have no single du/dt of a step; the config refuses them with LE.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import math
 
 from numba import njit
 
-from ..model.soma import total_conductance
+from ..model.soma import soma_conductance
 from .params import F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W, I_N_W, I_TAU_IN_ON, I_TAU_W_ON
-from .rhs import rhs
+from .rhs import prospective_update, rhs
 
 
 @njit(cache=True)
@@ -38,15 +43,12 @@ def expeuler_gains(h, dt, has_tgt, lay, fp, ip):
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
     for k in range(1, N + 1):
-        if k < N:
-            g = total_conductance(g_l, g_B, g_A)
-        else:
-            g = total_conductance(g_l, g_B, g_som if has_tgt else 0.0 * g_som)
+        g = soma_conductance(0 if k < N else 1, g_l, g_B, g_A, g_D, g_som, has_tgt)
         gain = -math.expm1(-g * dt) / g
         for i in range(lay[k].n):
             h[lay[k].u + i] = gain
         if k < N:
-            g = total_conductance(g_l, g_D, g_som)
+            g = soma_conductance(2, g_l, g_B, g_A, g_D, g_som, has_tgt)
             gain = -math.expm1(-g * dt) / g
             for i in range(lay[k + 1].n):
                 h[lay[k].u_I + i] = gain
@@ -71,6 +73,8 @@ def step(integ, y, z, zs, work, dt, x, tgt, has_tgt, plastic, lay, lp, fp, ip, e
     n = y.shape[0]
     k1 = work[0]
     rhs(y, z, k1, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one)
+    if lay[0].u_breve >= 0:     # Latent Equilibrium (euler, expeuler): u_breve = u + du/dt / g_tot
+        prospective_update(y, k1, 1.0, True, lay[0].u, has_tgt, lay, fp)
     if integ == 0:
         for i in range(n):
             y[i] += dt * k1[i]

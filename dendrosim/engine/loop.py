@@ -17,7 +17,7 @@ from ..model.noise import noise_scale
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
 from .rng import add_normals
-from .rhs import PW_ROWS, derived
+from .rhs import PW_ROWS, derived, prospective_update
 
 STATUS_OK, STATUS_DIVERGED = 0, 1
 
@@ -121,6 +121,8 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circu
     h_trace = expeuler_gains(h, dt, has_tgt, lay, fp, ip) if integ == 3 else dt
     n_rec_vars = rec_src.shape[0]
     n_rec = 0
+    le = lay[0].u_breve >= 0
+    before = work[1]            # LE: the potentials before the noise of a step
     for i in range(n_steps):
         plastic = i >= plastic_from
         s = step0 + i
@@ -138,7 +140,14 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circu
                     rec_acc[j] = 0.0
                 n_rec += 1
         if sigma != 0.0:
+            if le:      # the noise is part of du/dt (per step: increment / dt) and so of u_breve
+                for j in range(n_noisy):
+                    before[j] = y[j]
             add_normals(y, n_noisy, scale, rng)
+            if le:
+                for j in range(n_noisy):
+                    before[j] = y[j] - before[j]
+                prospective_update(y, before, 1.0 / dt, False, n_noisy, has_tgt, lay, fp)
         if not _neurons_finite(y, n_neurons):
             return i + 1, STATUS_DIVERGED, n_rec
     return n_steps, STATUS_OK, n_rec

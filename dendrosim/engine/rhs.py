@@ -24,7 +24,8 @@ from numba import njit, prange
 
 from ..model.dendrites import attenuation_basal, attenuation_interneuron, synaptic_term
 from ..model.plasticity import post_apical, post_rate_error, trace_rate, weight_rate
-from ..model.soma import dr0_input, du_basal, du_interneuron, du_pyramidal, nudging_current
+from ..model.soma import (dr0_input, du_basal, du_interneuron, du_pyramidal, nudging_current,
+                          prospective_potential, soma_conductance)
 from ..model.transfer import phi, phi_block
 from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W,
                      I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_BETA, P_ETA_DOWN, P_ETA_IP,
@@ -131,16 +132,27 @@ def input_rates(y, x, out, oo, lay, ip):
 
 
 @njit(cache=True, inline="always")
+def sent_offset(lay):
+    """Where the potential a neuron sends lies relative to its soma in ``y``: 0 (u itself) or,
+    with Latent Equilibrium, the offset of the u_breve block (y[sent_offset + i] for the soma
+    at y[i]): rates, and the interneurons' teaching potentials, are read from there."""
+    ub = lay[0].u_breve
+    return ub if ub >= 0 else 0
+
+
+@njit(cache=True, inline="always")
 def rates(y, x, out, lay, lp, ip):
     """Rates at the z offsets of ``out``: r_0 (filtered input, or x without filter),
-    r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k)."""
+    r_k = phi_k(u_k) and interneuron rates r_I,k = phi_{k+1}(u_I,k); with Latent Equilibrium
+    phi of the u_breve stored by the previous step instead of u (one step of delay per layer)."""
     N = lay.shape[0] - 1
     nth = ip[I_THREADS]
+    sh = sent_offset(lay)
     input_rates(y, x, out, 0, lay, ip)
     for k in range(1, N + 1):
-        phi_span(out, lay[k].r, out, 0, False, y, lay[k].u, lay[k].n, 1.0, k, lay, lp, nth)
+        phi_span(out, lay[k].r, out, 0, False, y, sh + lay[k].u, lay[k].n, 1.0, k, lay, lp, nth)
         if k < N:
-            phi_span(out, lay[k].r_I, out, 0, False, y, lay[k].u_I, lay[k + 1].n, 1.0, k + 1,
+            phi_span(out, lay[k].r_I, out, 0, False, y, sh + lay[k].u_I, lay[k + 1].n, 1.0, k + 1,
                      lay, lp, nth)
 
 
@@ -177,7 +189,7 @@ def somatic_derivatives_range(y, z, out, tgt, has_tgt, lay, fp, ip, lo, hi):
             # interneurons, nudged by the pyramidal cells of layer k+1
             io, vio = np.uint64(lay[k].u_I), np.uint64(lay[k].v_I)
             a, nn = _span(lo, hi, lay[k].u_I, lay[k + 1].n)
-            un = np.uint64(lay[k + 1].u)
+            un = np.uint64(sent_offset(lay) + lay[k + 1].u)    # LE: the partner's u_breve
             for ii in range(nn):
                 i = a + np.uint64(ii)
                 u = y[io + i]
@@ -237,6 +249,34 @@ def derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip):
                     vi[i] += y[lay[k].b_IP + i]
 
 
+@njit(cache=True, inline="always")
+def _rate_of_step(y, dy, z, yo, zo, phi_k, kind, has_tgt, le, lay, lp, fp):
+    """The neuron's own rate that eqs. 7, 8 and 10 compare with its dendritic prediction: its
+    rate z[zo] = phi(u) or, with Latent Equilibrium, phi(u_breve) of this step, u + du/dt /
+    g_tot from the soma y[yo] and its derivative dy[yo] (``kind`` as in soma_conductance)."""
+    if not le:
+        return z[zo]
+    g = soma_conductance(kind, fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM], has_tgt)
+    return _phi_l(prospective_potential(y[yo], dy[yo], g), phi_k, lay, lp)
+
+
+@njit(cache=True)
+def prospective_update(y, d, c, from_soma, n, has_tgt, lay, fp):
+    """The u_breve block of Latent Equilibrium for the first ``n`` somata (pyramidal cells, then
+    interneurons, in y order): u_breve = u + c d / g_tot if ``from_soma`` (d = du/dt, c = 1:
+    the prospective potential of the step), else u_breve += c d / g_tot (d the noise increments
+    of the step, c = 1/dt: their share of du/dt). g_tot per soma from soma_conductance."""
+    N = lay.shape[0] - 1
+    ub = lay[0].u_breve
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    for k in range(1, N + 1):
+        for kind, o, m in ((0 if k < N else 1, lay[k].u, lay[k].n), (2, lay[k].u_I, lay[k + 1].n if k < N else 0)):
+            g = soma_conductance(kind, g_l, g_B, g_A, g_D, g_som, has_tgt)
+            for i in range(o, min(o + m, n)):
+                base = y[i] if from_soma else y[ub + i]
+                y[ub + i] = prospective_potential(base, c * d[i], g)
+
+
 @njit(cache=True)
 def _outer_rule(y, dy, wo, n_post, n_pre, post, pre, eta, to, tau_w, traces_on):
     """dW/dt for W += eta * post pre^T (eqs. 7-10), with the tau_w trace (sec. 2.2).
@@ -275,6 +315,7 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     N = lay.shape[0] - 1
     g_l, g_B, g_A, g_D = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD]
+    le = lay[0].u_breve >= 0
     # input low-pass filter: tau_in dr0/dt = -r0 + x  (sec. 1.5)
     y0, n0 = lay[0].u, lay[0].n
     for j in range(n0):
@@ -298,7 +339,8 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
         if eta != 0.0:  # eq. 7: forward weights, vhat_B = g_B/(g_l+g_B+g_A) v_B (g_A = 0 at output)
             att = attenuation_basal(g_l, g_B, g_A if k < N else 0.0 * g_A)
             for i in range(nk):
-                err[i] = post_rate_error(z[ro + i], _phi_l(att * z[vbo + i], k, lay, lp))
+                r = _rate_of_step(y, dy, z, lay[k].u + i, ro + i, k, 1 if k == N else 0, has_tgt, le, lay, lp, fp)
+                err[i] = post_rate_error(r, _phi_l(att * z[vbo + i], k, lay, lp))
             wo = lay[k].w_up
             _outer_rule(y, dy, wo, nk, nprev, err, rprev, eta, wo + n_w, tau_w, traces_on)
             bo = lay[k].b_up
@@ -315,7 +357,9 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
             att = attenuation_interneuron(g_l, g_D)
             io, vio = lay[k].u_I, lay[k].v_I
             for i in range(nn):
-                err[i] = post_rate_error(_phi_l(y[io + i], k + 1, lay, lp), _phi_l(att * z[vio + i], k + 1, lay, lp))
+                r = (_rate_of_step(y, dy, z, io + i, -1, k + 1, 2, has_tgt, le, lay, lp, fp) if le
+                     else _phi_l(y[io + i], k + 1, lay, lp))
+                err[i] = post_rate_error(r, _phi_l(att * z[vio + i], k + 1, lay, lp))
             wo = lay[k].w_IP
             _outer_rule(y, dy, wo, nn, nk, err, rk, eta, wo + n_w, tau_w, traces_on)
             bo = lay[k].b_IP
@@ -335,5 +379,6 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
                 acc = y[wo + i * nn] * rnext[0]
                 for j in range(1, nn):
                     acc = synaptic_term(acc, y[wo + i * nn + j], rnext[j])
-                err[i] = post_rate_error(z[ro + i], _phi_l(acc, k, lay, lp))
+                r = _rate_of_step(y, dy, z, lay[k].u + i, ro + i, k, 0, has_tgt, le, lay, lp, fp)
+                err[i] = post_rate_error(r, _phi_l(acc, k, lay, lp))
             _outer_rule(y, dy, wo, nk, nn, err, rnext, eta, wo + n_w, tau_w, traces_on)

@@ -8,7 +8,8 @@ others are tested against (tests/test_fused.py, tests/test_ensemble.py, tests/te
 kernel   module                                       runs
 ======== ============================================ ==============================================
 generic  engine/loop.py + rhs.py + integrators.py     every configuration of the continuous engine;
-                                                      the only one for heun, rk4 and expeuler
+                                                      the only one for heun, rk4, expeuler and
+                                                      Latent Equilibrium
 fused    engine/fused.py                              integrator = "euler", every switch and dtype;
                                                       matrices of >= 100,000 weights on all threads
 lanes    engine/lanes.py + simd.py                    ensembles of >= LANES members: forward Euler,
@@ -41,7 +42,8 @@ class Kernel:
 
 KERNELS = (
     Kernel("generic", "engine/loop.py + engine/rhs.py + engine/integrators.py",
-           "every configuration of the continuous engine; the only one for heun, rk4 and expeuler"),
+           "every configuration of the continuous engine; the only one for heun, rk4, expeuler and "
+           "Latent Equilibrium"),
     Kernel("fused", "engine/fused.py",
            'integrator = "euler", every switch and dtype; matrices of at least 100,000 weights on all threads'),
     Kernel("lanes", "engine/lanes.py + engine/simd.py",
@@ -95,6 +97,9 @@ def select(cfg, *, members: int = 1, fused: bool = True, lanes: bool = True) -> 
     integ = cfg.simulation.integrator
     if integ != "euler":
         return Selection("generic", f"integrator {integ!r}: only the generic path integrates it")
+    if cfg.network.latent_equilibrium:
+        return Selection("generic", "Latent Equilibrium: the fused and lane schedules compute the rates "
+                                    "of t+1 before du/dt of t+1 exists, which u_breve needs")
     if not fused:
         return Selection("generic", "the generic path was asked for (fused = False)")
     if members >= LANES and lanes:

@@ -17,6 +17,28 @@ def total_conductance(g_l, g_1, g_2):
 
 
 @njit(cache=True, inline="always")
+def soma_conductance(kind, g_l, g_B, g_A, g_D, g_som, nudged):
+    """Total conductance of a soma, by ``kind``: 0 hidden pyramidal g_l+g_B+g_A (eq. 1),
+    1 output pyramidal g_l+g_B, + g_som while ``nudged`` (a target is present), 2 interneuron
+    g_l+g_D+g_som (eq. 2, always nudged). Conductance-based nudging counts g_som, the total of
+    g_exc and g_inh while the target lies between E_inh and E_exc. 1/ms."""
+    if kind == 0:
+        return total_conductance(g_l, g_B, g_A)
+    if kind == 1:
+        return total_conductance(g_l, g_B, g_som if nudged else 0.0 * g_som)
+    return total_conductance(g_l, g_D, g_som)
+
+
+@njit(cache=True, inline="always")
+def prospective_potential(u, du, g_tot):
+    """u_breve = u + tau_eff du/dt with tau_eff = 1/g_tot (ms): the prospective potential of
+    Latent Equilibrium (Haider et al. 2021, the defining relation of LE), whose rate phi(u_breve) a neuron sends
+    instead of phi(u). With du/dt = g_tot (u* - u) (no noise) it is u*, the potential the soma
+    is relaxing to."""
+    return u + du / g_tot
+
+
+@njit(cache=True, inline="always")
 def du_basal(u, v_B, g_l, g_B):
     """du/dt = -g_l u + g_B (v_B - u): eq. 1 of an output-layer pyramidal cell (no apical
     compartment), before its teaching current."""
