@@ -217,7 +217,8 @@ class RecordCfg:
     path: str = _doc("output HDF5 file (CLI -o overrides)", default="")
     every: int = _doc("record every k steps", default=10)
     mode: str = _doc('"sample" (state every k steps) or "mean" (mean over k steps)', default="sample")
-    variables: tuple = _doc("subset of u_P, v_B, v_A, u_I, v_I, r, r_I, input, target",
+    variables: tuple = _doc("subset of u_P, v_B, v_A, u_I, v_I, r, r_I, input, target, u_breve "
+                            "(the prospective potential, with [network] latent_equilibrium)",
                             default=("u_P", "v_A", "u_I"))
     layers: tuple = _doc("layers to record (empty = all that have the variable)", default=())
     neurons: tuple = _doc("neuron indices recorded in each layer (empty = all)", default=())
@@ -526,6 +527,8 @@ def _validate(cfg: Config) -> Config:
     _choice("record.compression", r.compression, ("none", "gzip"))
     for v in r.variables:
         _choice("record.variables", v, VARIABLES)
+    if "u_breve" in r.variables and not nw.latent_equilibrium:
+        raise ConfigError("record.variables", "'u_breve' exists with [network] latent_equilibrium = true only")
     for k in r.layers:
         if not isinstance(k, int) or not 0 <= k <= N:
             raise ConfigError("record.layers", f"layer {k!r} is not in 0..{N}")

@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from dendrosim import config
+from dendrosim import config, steady
 from dendrosim.engine.loop import Scratch, run_block, workspace
 from dendrosim.engine.params import INTEGRATOR_CODES, Circuit, Recording, pack
 from dendrosim.engine.rng import seed_state
+from dendrosim.engine.select import select
 from dendrosim.network import Network
 from dendrosim.simulation import MemorySink, Simulation
 
@@ -156,3 +157,103 @@ def test_le_output_reaches_its_steady_rate_within_a_step_per_layer():
     # the original dynamics need several tau_eff = 1/(g_l + g_B) ~ 0.9 ms, i.e. tens of steps
     first = int(np.argmax(err_orig < 1e-3))
     assert err_orig[first] < 1e-3 and first * 0.1 > 3 * (1 / (0.1 + 1.0 + 0.8)), first
+
+
+# -- the fixed point, which the discrete learners assume ------------------------------------
+
+def test_at_the_fixed_point_u_breve_is_u_and_the_steady_state_is_unchanged():
+    """Held input, no noise, no plasticity: LE settles where the original dynamics do (the
+    fixed point of eqs. 1-5 that the steady-state learners solve for), with u_breve = u."""
+    rng = np.random.default_rng(4)
+    x, t = rng.uniform(0, 1, 4), rng.uniform(0.1, 0.9, 2)
+    cfg = config.from_dict({
+        "network": {"sizes": [4, 6, 5, 2], "transfer": "logistic", "bias": True, "latent_equilibrium": True},
+        "plasticity": {"tau_w": 0.0}, "noise": {"sigma": 0.0}, "record": {"variables": []},
+        "task": {"kind": "single_pattern", "n_repeats": 1, "duration": 300.0, "target_from": 0,
+                 "input": list(x), "target": list(t)}})
+    sim = Simulation(cfg)
+    net0 = sim.net.copy()
+    sim.run(MemorySink())
+    st = steady.solve(net0, steady.Circuit(cfg), x, t, tol=1e-14)
+    for k in range(1, 4):
+        np.testing.assert_allclose(sim.net.u_P(k), st.u[k][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(breve(sim.net, k), sim.net.u_P(k), rtol=0, atol=1e-12)
+        if k < 3:
+            np.testing.assert_allclose(breve(sim.net, k, True), sim.net.u_I(k), rtol=0, atol=1e-12)
+
+
+def test_the_discrete_learners_are_the_same_with_the_switch():
+    """The steady-state learners work at the fixed point, where u_breve = u: the switch
+    changes nothing there (same weights, bit for bit, for the dendritic rule)."""
+    from dendrosim.learners import run as run_learner
+    outs = []
+    for le in (False, True):
+        outs.append(run_learner(config.from_dict({
+            "network": {"sizes": [4, 5, 3], "transfer": "logistic", "latent_equilibrium": le},
+            "plasticity": {"eta_up": [0.1, 0.05], "eta_IP": 0.05},
+            "learner": {"rule": "dendritic", "batch_size": 5},
+            "task": {"kind": "yin_yang", "n_train": 50, "n_test": 20, "n_validation": 20}})))
+    assert outs[0].status == outs[1].status == "completed"
+    assert outs[0].weights[-1]["up1"].std() > 0
+    for name, w in outs[0].weights[-1].items():
+        np.testing.assert_array_equal(w, outs[1].weights[-1][name], err_msg=name)
+
+
+# -- bad input, kernels, recording, resume -----------------------------------------------
+
+@pytest.mark.parametrize("value", ["yes", 1, 0.5])
+def test_a_non_boolean_switch_is_a_config_error(value):
+    with pytest.raises(config.ConfigError, match=r"\[network\] latent_equilibrium"):
+        config.from_dict({"network": {"latent_equilibrium": value}})
+
+
+@pytest.mark.parametrize("integrator", ["heun", "rk4"])
+def test_multi_stage_integrators_are_refused(integrator):
+    with pytest.raises(config.ConfigError, match=r"\[network\] latent_equilibrium.*euler or expeuler"):
+        config.from_dict({"network": {"latent_equilibrium": True}, "simulation": {"integrator": integrator}})
+
+
+def test_the_cli_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
+    from dendrosim.cli import main
+    cfg = tmp_path / "le.toml"
+    cfg.write_text('[network]\nlatent_equilibrium = "true"\n')
+    assert main(["run", str(cfg), "-o", str(tmp_path / "out.h5"), "--quiet"]) == 2
+    assert "[network] latent_equilibrium" in capsys.readouterr().err
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_u_breve_without_the_switch_is_a_config_error():
+    with pytest.raises(config.ConfigError, match=r"\[record\] variables"):
+        config.from_dict({"record": {"variables": ["u_breve"]}})
+
+
+def test_le_runs_on_the_generic_kernel_and_says_why():
+    cfg = config.from_dict({"network": {"latent_equilibrium": True}})
+    chosen = select(cfg)
+    assert chosen.kernel == "generic" and "Latent Equilibrium" in chosen.reason
+    assert select(cfg, members=16).kernel == "generic"
+
+
+def test_u_breve_is_recorded_and_a_resume_is_bit_identical(tmp_path):
+    from dendrosim.io import HDF5Sink, load
+    from dendrosim.resume import resume_simulation
+
+    from .test_io import _compare_files, run_to_file, small_cfg
+    cfg = small_cfg(n=6, every=2, sigma=0.1, variables=["u_P", "u_breve", "r"],
+                    network={"sizes": [5, 4, 3], "latent_equilibrium": True})
+    sim = run_to_file(cfg, tmp_path / "one.h5")
+    with load(tmp_path / "one.h5") as run:
+        assert run.attrs["kernel"] == "generic"
+        _, ub = run.trace("layer1/u_breve")
+        _, u = run.trace("layer1/u_P")
+        assert ub.shape == u.shape and ub.shape[1] == 4 and np.all(np.isfinite(ub))
+        assert np.max(np.abs(ub - u)) > 1e-3               # noisy: the prospective value differs
+    np.testing.assert_array_equal(ub[-1], breve(sim.net, 1))   # the last sample: the final state
+    sim = Simulation(cfg)
+    sink = HDF5Sink(tmp_path / "two.h5", checkpoint_interval=1e9)
+    sim.run(sink, until_segment=3)
+    sink.close()
+    sim2, sink2 = resume_simulation(tmp_path / "two.h5")
+    sim2.run(sink2)
+    sink2.close()
+    _compare_files(tmp_path / "one.h5", tmp_path / "two.h5")
