@@ -20,7 +20,10 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("record_mode", ["sample", "mean"])
-def test_fused_equals_generic(case, record_mode):
+@pytest.mark.parametrize("le", [False, True])
+def test_fused_equals_generic(case, record_mode, le):
+    """Both kernels, every switch, noise on, with and without Latent Equilibrium (and then with
+    a target from the second pattern on, so the output's nudged tau_eff is exercised)."""
     case = dict(case)
     sizes = case.pop("sizes")
     case.setdefault("transfer", "soft_relu")
@@ -28,8 +31,14 @@ def test_fused_equals_generic(case, record_mode):
     base["noise"] = {"sigma": 0.2}
     base["plasticity"]["lag"] = 0.5
     base["task"] = {"kind": "self_predicting", "n_patterns": 4, "duration": 3.0, "input_high": 5.0}
-    base["record"] = {"every": 3, "mode": record_mode, "block": 7,
-                      "variables": ["u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I"]}
+    variables = ["u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I"]
+    if le:
+        base["network"]["latent_equilibrium"] = True
+        base["task"] = {"kind": "single_pattern", "n_repeats": 4, "duration": 3.0, "target_from": 1,
+                        "input": [float(i % 3) for i in range(sizes[0])],
+                        "target": [0.5 + 0.1 * i for i in range(sizes[-1])]}
+        variables.append("u_breve")
+    base["record"] = {"every": 3, "mode": record_mode, "block": 7, "variables": variables}
     cfg = config.from_dict(base)
     net = random_state(cfg, np.random.default_rng(len(sizes)), scale=0.5)
     out = []

@@ -227,11 +227,13 @@ def test_u_breve_without_the_switch_is_a_config_error():
         config.from_dict({"record": {"variables": ["u_breve"]}})
 
 
-def test_le_runs_on_the_generic_kernel_and_says_why():
+def test_le_runs_fused_or_generic_never_in_lanes():
     cfg = config.from_dict({"network": {"latent_equilibrium": True}})
-    chosen = select(cfg)
-    assert chosen.kernel == "generic" and "Latent Equilibrium" in chosen.reason
-    assert select(cfg, members=16).kernel == "generic"
+    assert select(cfg).kernel == "fused"
+    chosen = select(cfg, members=16)
+    assert chosen.kernel == "fused" and "Latent Equilibrium" in chosen.reason
+    exp = config.from_dict({"network": {"latent_equilibrium": True}, "simulation": {"integrator": "expeuler"}})
+    assert select(exp).kernel == "generic"
 
 
 def test_u_breve_is_recorded_and_a_resume_is_bit_identical(tmp_path):
@@ -243,7 +245,7 @@ def test_u_breve_is_recorded_and_a_resume_is_bit_identical(tmp_path):
                     network={"sizes": [5, 4, 3], "latent_equilibrium": True})
     sim = run_to_file(cfg, tmp_path / "one.h5")
     with load(tmp_path / "one.h5") as run:
-        assert run.attrs["kernel"] == "generic"
+        assert run.attrs["kernel"] == "fused"
         _, ub = run.trace("layer1/u_breve")
         _, u = run.trace("layer1/u_P")
         assert ub.shape == u.shape and ub.shape[1] == 4 and np.all(np.isfinite(ub))

@@ -25,7 +25,8 @@ from .loop import STATUS_DIVERGED, STATUS_OK, _neurons_finite, _noisy_count, rec
 from .params import (F_DT, F_GA, F_GB, F_GD, F_GL, F_SIGMA, F_TAU_IN, F_TAU_W, I_N_W, I_NOISE_CONV,
                      I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP)
 from .rhs import (PW_ARG, PW_BETA, PW_GAMMA, PW_OUT, PW_THETA, THREADED_MIN_NEURONS, derived, input_rates,
-                  phi_batch, phi_batch_setup, phi_span, rates, somatic_derivatives)
+                  phi_batch, phi_batch_setup, phi_span, prospective_rates, prospective_update, rates,
+                  sent_offset, somatic_derivatives)
 from .rng import add_normals
 
 
@@ -161,13 +162,14 @@ def _attenuation(lay, fp, n_pad):
 
 
 @njit(cache=True, inline="always")
-def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, j0, j1, p0, p1):
+def _errors_batched(z, zr, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, j0, j1, p0, p1):
     """e = r_k - phi_k(vhat_B,k) at the v_B offsets and r_I,k - phi_k+1(vhat_I,k) at the v_I
     offsets (eqs. 7-8) of the neurons j0 <= j < j1 (all of them: 0, n), with one
     :func:`~.rhs.phi_batch` over the scratch columns p0 <= j < p1 around them (whole vectors:
-    no scalar remainder). v_B / v_I and the rates are the blocks z[vb0:vb0+n] and z[r0:r0+n]
-    in y order (network.Layout); the same operations and roundings per neuron as the
-    layer-by-layer :func:`~.rhs.phi_span`."""
+    no scalar remainder). v_B / v_I and the rates are the blocks z[vb0:vb0+n] and zr[r0:r0+n]
+    in y order (network.Layout; zr is z, or with Latent Equilibrium the prospective rates of
+    the step); the same operations and roundings per neuron as the layer-by-layer
+    :func:`~.rhs.phi_span`."""
     v, r, a = np.uint64(vb0), np.uint64(r0), np.uint64(j0)   # unsigned: no wraparound test, loops vectorise
     n = j1 - j0
     for jj in range(n):
@@ -177,7 +179,7 @@ def _errors_batched(z, e, p_arg, p_out, p_g, p_b, p_t, code, vb0, r0, att, j0, j
     for jj in range(n):
         j = a + np.uint64(jj)
         e[v + j] = p_out[j]                      # rounded to the state dtype first
-        e[v + j] = post_rate_error(z[r + j], e[v + j])
+        e[v + j] = post_rate_error(zr[r + j], e[v + j])
 
 
 @njit(cache=True, inline="always")
@@ -194,17 +196,18 @@ def _rates_batched(y, x, out, p_arg, p_out, p_g, p_b, p_t, code, r0, n, lay, ip)
     """:func:`~.rhs.rates` with one :func:`~.rhs.phi_batch` over all ``n`` neurons (their
     rates are the block out[r0:r0+n] in y order)."""
     input_rates(y, x, out, 0, lay, ip)
-    _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, 0, n, 0, p_arg.shape[0])
+    _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, 0, n, 0, p_arg.shape[0], lay)
 
 
 @njit(cache=True, inline="always")
-def _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, j0, j1, p0, p1):
-    """out[r0+j] = phi(y[j]) for the neurons j0 <= j < j1 (somatic potentials come first in y),
-    phi evaluated over the scratch columns p0 <= j < p1 around them."""
-    a, n, r = np.uint64(j0), j1 - j0, np.uint64(r0)
+def _neuron_rates(y, out, p_arg, p_out, p_g, p_b, p_t, code, r0, j0, j1, p0, p1, lay):
+    """out[r0+j] = phi(y[j]) for the neurons j0 <= j < j1 (somatic potentials come first in y;
+    with Latent Equilibrium phi of their u_breve), phi evaluated over the scratch columns
+    p0 <= j < p1 around them."""
+    a, n, r, sh = np.uint64(j0), j1 - j0, np.uint64(r0), np.uint64(sent_offset(lay))
     for jj in range(n):
         j = a + np.uint64(jj)
-        p_arg[j] = y[j]
+        p_arg[j] = y[sh + j]
     phi_batch(p_arg, p_out, p_g, p_b, p_t, code, p0, p1)
     for jj in range(n):
         j = a + np.uint64(jj)
@@ -221,7 +224,8 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     (:func:`threads_arg`). The two give the same results.
 
     ``zs`` holds the rates of step t+1 while the weights are swept; ``work[0]``
-    holds the error signals e (post factors of eqs. 7-10) at the offsets of z.
+    holds the error signals e (post factors of eqs. 7-10) at the offsets of z, ``work[5]``
+    du/dt, ``work[6]`` with Latent Equilibrium the rates of the step's u + du/dt / g_tot.
     On small networks whose layers share one transfer function, phi of every neuron
     is evaluated in one vectorised loop over ``pw`` (:func:`~.rhs.phi_batch`; the
     same operations per neuron, so the same bits as the layer-by-layer loops).
@@ -251,6 +255,9 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
     e_dn = work[3]          # top-down error at v_A offsets
     v_td = work[4]          # top-down part of v_A at v_A offsets
     rnew = zs
+    du = work[5]            # du/dt at the y offsets of the somata
+    le = lay[0].u_breve >= 0
+    own = work[6] if le else z   # the rates eqs. 7, 8, 10 compare: phi(u) = z, or with LE phi(u_breve) of t
     code = phi_batch_setup(pw, lay, lp)
     batched = code >= 0 and (nth < 2 or n_neurons < THREADED_MIN_NEURONS)
     p_arg, p_out, p_g, p_b, p_t = pw[PW_ARG], pw[PW_OUT], pw[PW_GAMMA], pw[PW_BETA], pw[PW_THETA]
@@ -272,21 +279,25 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
         if n_rec_vars > 0:
             n_rec = record_step(y, z, n_y, rec_src, rec_src, -1, step0 + step, rec_every, rec_mean, rec_buf, rec_acc,
                                 n_rec, 1, 0)
+        # -- du/dt at t (eqs. 1-2), and with LE the rates of u + du/dt / g_tot ---------
+        somatic_derivatives(y, z, du, tgt, has_tgt, lay, fp, ip)
+        if le and plastic:
+            prospective_rates(y, du, own, has_tgt, lay, lp, fp, ip)
         # -- error signals at t (eqs. 7-10) -------------------------------------------
         if plastic:
             if batched:          # r_k - phi_k(vhat_B) and r_I,k - phi_k+1(vhat_I), all layers at once
-                _errors_batched(z, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0, rb0, att_n, 0, n_neurons, 0,
+                _errors_batched(z, own, e_up, p_arg, p_out, p_g, p_b, p_t, code, vb0, rb0, att_n, 0, n_neurons, 0,
                                 p_arg.shape[0])
             for k in range(1, N + 1):
                 nk = lay[k].n
                 vbo, ro = lay[k].v_B, lay[k].r
                 if lp[k, P_ETA_UP] != 0.0 and not batched:   # r_k - phi_k(vhat_B)
-                    phi_span(e_up, vbo, z, ro, True, z, vbo, nk, att_n[lay[k].u], k, lay, lp, nth)
+                    phi_span(e_up, vbo, own, ro, True, z, vbo, nk, att_n[lay[k].u], k, lay, lp, nth)
                 if k < N:
                     nn = lay[k + 1].n
                     vio, vao = lay[k].v_I, lay[k].v_A
                     if lp[k, P_ETA_IP] != 0.0 and not batched:
-                        phi_span(e_ip, vio, z, lay[k].r_I, True, z, vio, nn, att_n[lay[k].u_I], k + 1,
+                        phi_span(e_ip, vio, own, lay[k].r_I, True, z, vio, nn, att_n[lay[k].u_I], k + 1,
                                  lay, lp, nth)
                     if lp[k, P_ETA_PI] != 0.0:
                         va = np.uint64(vao)
@@ -294,17 +305,25 @@ def run_block_euler(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt,
                             i = np.uint64(ii)
                             e_pi[va + i] = post_apical(z[va + i])
                     if lp[k, P_ETA_DOWN] != 0.0:
-                        phi_span(e_dn, vao, z, ro, True, v_td, vao, nk, 1.0, k, lay, lp, nth)
+                        phi_span(e_dn, vao, own, ro, True, v_td, vao, nk, 1.0, k, lay, lp, nth)
         # -- somatic potentials and input filter: Euler step from t (eqs. 1-2) ------------
-        somatic_derivatives(y, z, rnew, tgt, has_tgt, lay, fp, ip)    # rnew: scratch for du
+        if le:                   # u_breve = u + du/dt / g_tot from the state at t
+            prospective_update(y, du, 1.0, True, n_neurons, has_tgt, lay, fp)
         for i in range(n_neurons):
-            y[i] += dt * rnew[i]
+            y[i] += dt * du[i]
         if tau_in_on:
             for jj in range(n0):
                 j = np.uint64(jj)
                 y[uy0 + j] += dt * dr0_input(x[j], y[uy0 + j], tau_in)
         if sigma != 0.0:
+            if le:               # the noise is part of du/dt and so of u_breve (as engine.loop)
+                for j in range(n_noisy):
+                    du[j] = y[j]
             add_normals(y, n_noisy, scale, rng)
+            if le:
+                for j in range(n_noisy):
+                    du[j] = y[j] - du[j]
+                prospective_update(y, du, 1.0 / dt, False, n_noisy, has_tgt, lay, fp)
         if not _neurons_finite(y, n_neurons):
             return step + 1, STATUS_DIVERGED, n_rec
         # -- rates at t+1 into rnew (same offsets as z) --------------------------------------

@@ -212,7 +212,7 @@ dtype, ``h`` exponential-Euler gains, ``pw`` the batched transfer function's row
 def workspace(layout, dtype, with_rk=True):
     """Scratch arrays for :func:`run_block` (allocated once per run, never per step), by the
     field names of :class:`Scratch`."""
-    rows = 5 if with_rk else 1
+    rows = 7 if with_rk else 1     # RK stages, or the fused kernel's error, du/dt and LE rate rows
     return dict(
         z=np.zeros(layout.n_z, dtype=dtype),
         zs=np.zeros(layout.n_z, dtype=dtype),

@@ -261,6 +261,25 @@ def _rate_of_step(y, dy, z, yo, zo, phi_k, kind, has_tgt, le, lay, lp, fp):
 
 
 @njit(cache=True)
+def prospective_rates(y, du, out, has_tgt, lay, lp, fp, ip):
+    """out[r_k + i] = phi_k(u + du/dt / g_tot) and out[r_I,k + i] likewise (z offsets): the
+    rates of Latent Equilibrium's prospective potentials of this step, which eqs. 7, 8 and 10
+    compare with the dendritic predictions (the per-neuron :func:`_rate_of_step` of
+    :func:`rhs`, for a whole network at once). ``du``: du/dt at the y offsets."""
+    N = lay.shape[0] - 1
+    nth = ip[I_THREADS]
+    g_l, g_B, g_A, g_D, g_som = fp[F_GL], fp[F_GB], fp[F_GA], fp[F_GD], fp[F_GSOM]
+    for k in range(1, N + 1):
+        for kind, o, ro, m, kk in ((0 if k < N else 1, lay[k].u, lay[k].r, lay[k].n, k),
+                                   (2, lay[k].u_I, lay[k].r_I, lay[k + 1].n if k < N else 0, k + 1)):
+            g = soma_conductance(kind, g_l, g_B, g_A, g_D, g_som, has_tgt)
+            for i in range(m):
+                out[ro + i] = prospective_potential(y[o + i], du[o + i], g)
+            if m > 0:
+                phi_span(out, ro, out, 0, False, out, ro, m, 1.0, kk, lay, lp, nth)
+
+
+@njit(cache=True)
 def prospective_update(y, d, c, from_soma, n, has_tgt, lay, fp):
     """The u_breve block of Latent Equilibrium for the first ``n`` somata (pyramidal cells, then
     interneurons, in y order): u_breve = u + c d / g_tot if ``from_soma`` (d = du/dt, c = 1:

@@ -8,13 +8,12 @@ others are tested against (tests/test_fused.py, tests/test_ensemble.py, tests/te
 kernel   module                                       runs
 ======== ============================================ ==============================================
 generic  engine/loop.py + rhs.py + integrators.py     every configuration of the continuous engine;
-                                                      the only one for heun, rk4, expeuler and
-                                                      Latent Equilibrium
+                                                      the only one for heun, rk4 and expeuler
 fused    engine/fused.py                              integrator = "euler", every switch and dtype;
                                                       matrices of >= 100,000 weights on all threads
 lanes    engine/lanes.py + simd.py                    ensembles of >= LANES members: forward Euler,
                                                       float64, one transfer function for all layers,
-                                                      fixed top-down weights
+                                                      fixed top-down weights, no Latent Equilibrium
 steady   learners/rules.py + steady.py                integrator = "steady" or a [learner] rule other
                                                       than "continuous": the discrete learners, each
                                                       trial at its steady state, then one update
@@ -42,13 +41,12 @@ class Kernel:
 
 KERNELS = (
     Kernel("generic", "engine/loop.py + engine/rhs.py + engine/integrators.py",
-           "every configuration of the continuous engine; the only one for heun, rk4, expeuler and "
-           "Latent Equilibrium"),
+           "every configuration of the continuous engine; the only one for heun, rk4 and expeuler"),
     Kernel("fused", "engine/fused.py",
            'integrator = "euler", every switch and dtype; matrices of at least 100,000 weights on all threads'),
     Kernel("lanes", "engine/lanes.py + engine/simd.py",
            f"ensembles of at least {LANES} members: forward Euler, float64, one transfer function for all "
-           "layers, fixed top-down weights"),
+           "layers, fixed top-down weights, no Latent Equilibrium"),
     Kernel("steady", "learners/rules.py + steady.py",
            'integrator = "steady" or a [learner] rule other than "continuous": the discrete learners, each trial '
            "at its steady state (a feedforward pass, or the fixed point with feedback for rule dendritic), then "
@@ -69,6 +67,8 @@ def lanes_unsupported(cfg) -> str:
     """Why the lanes kernel cannot run ``cfg`` (a resolved config), or "" if it can."""
     if cfg.simulation.integrator != "euler":
         return f"integrator {cfg.simulation.integrator!r} (lanes: forward Euler only)"
+    if cfg.network.latent_equilibrium:
+        return "Latent Equilibrium (lanes: the original rates only)"
     if cfg.simulation.dtype != "float64":
         return f"dtype {cfg.simulation.dtype} (lanes: float64 only)"
     if len(set(cfg.network.transfer)) != 1:
@@ -97,9 +97,6 @@ def select(cfg, *, members: int = 1, fused: bool = True, lanes: bool = True) -> 
     integ = cfg.simulation.integrator
     if integ != "euler":
         return Selection("generic", f"integrator {integ!r}: only the generic path integrates it")
-    if cfg.network.latent_equilibrium:
-        return Selection("generic", "Latent Equilibrium: the fused and lane schedules compute the rates "
-                                    "of t+1 before du/dt of t+1 exists, which u_breve needs")
     if not fused:
         return Selection("generic", "the generic path was asked for (fused = False)")
     if members >= LANES and lanes:
