@@ -145,10 +145,8 @@ def main(argv=None):
         ov = [o for o in ov if not o.startswith("task.epochs=")] + [f"task.epochs={a.epochs}"]
     a.out.mkdir(parents=True, exist_ok=True)
     runs, cfg = le_runs(a.seeds, ov, a.out)
-    todo = list(runs.values())
     probe = probe_run(a.probe_original, a.out) if a.probe_original else None
-    if probe:
-        todo.append(probe)
+    todo = ([probe] if probe else []) + list(runs.values())
     run_all(todo, a.jobs)
     cmd = "python scripts/reproduce_le_yinyang.py --out RUNS" + (" --quick" if a.quick else f" --seeds {a.seeds} --jobs {a.jobs}")
     if a.epochs:
