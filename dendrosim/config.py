@@ -179,6 +179,24 @@ class PlasticityCfg:
     eta_down: Any = _doc("top-down, hidden layers (eq. 10; 0 = fixed)", default=0.0)
     tau_w: float = _doc("plasticity low-pass trace, ms (0 = rule applied directly)", default=30.0)
     lag: float = _doc("ms without plasticity after each pattern switch", default=0.0)
+    down_rule: str = _doc(
+        '"eq10" (the top-down weights learn to predict the rates above, eq. 10) or "pal" (Phaseless '
+        "Alignment Learning, Max et al. 2024: Ornstein-Uhlenbeck noise xi in the apical potential of "
+        "every hidden pyramidal neuron, dW_down,k/dt = eta_down (xi_k r_HP,k+1^T - pal_alpha W_down,k) "
+        "with r_HP the high-passed rate the layer above sends; euler and expeuler, generic kernel)",
+        default="eq10")
+    pal_sigma: float = _doc(
+        "PAL: amplitude of the apical Ornstein-Uhlenbeck noise xi (potential units), defined as its "
+        "stationary standard deviation in continuous time: xi += -(dt/pal_tau_xi) xi + "
+        "pal_sigma sqrt(2 dt/pal_tau_xi) N(0,1) per step, whose own stationary standard deviation "
+        "is pal_sigma/sqrt(1 - dt/(2 pal_tau_xi)); > 0 with down_rule = \"pal\"", default=0.01)
+    pal_tau_xi: float = _doc("PAL: time constant of the apical Ornstein-Uhlenbeck noise, ms (>= dt)",
+                             default=0.1)
+    pal_tau_hp: float = _doc(
+        "PAL: time constant of the high-pass filter of the rates above, ms (>= dt): "
+        "r_HP += (r(t) - r(t - dt)) - (dt/pal_tau_hp) r_HP", default=0.1)
+    pal_alpha: float = _doc("PAL: decay of the top-down weights in dW_down/dt = eta_down (xi r_HP^T - "
+                            "pal_alpha W_down), 1 (per unit of eta_down)", default=1e-6)
 
 
 @dataclass(frozen=True)
@@ -218,7 +236,8 @@ class RecordCfg:
     every: int = _doc("record every k steps", default=10)
     mode: str = _doc('"sample" (state every k steps) or "mean" (mean over k steps)', default="sample")
     variables: tuple = _doc("subset of u_P, v_B, v_A, u_I, v_I, r, r_I, input, target, u_breve "
-                            "(the prospective potential, with [network] latent_equilibrium)",
+                            "(the prospective potential, with [network] latent_equilibrium), xi, r_hp (the apical "
+                            "noise and the high-passed rates of [plasticity] down_rule = \"pal\")",
                             default=("u_P", "v_A", "u_I"))
     layers: tuple = _doc("layers to record (empty = all that have the variable)", default=())
     neurons: tuple = _doc("neuron indices recorded in each layer (empty = all)", default=())
@@ -445,6 +464,27 @@ def stability_bound(cfg: Config) -> float:
     return 2.0 / max(rates)
 
 
+def _check_pal(p, s, N, learner) -> None:
+    """Phaseless Alignment Learning needs top-down weights, noise, and a one-stage integrator
+    of the continuous engine whose step resolves the noise and the high-pass filter."""
+    if N < 2:
+        raise ConfigError("plasticity.down_rule", '"pal" needs at least one hidden layer (top-down '
+                          f"weights), got network.sizes of length {N + 1}")
+    if not p.pal_sigma > 0:
+        raise ConfigError("plasticity.pal_sigma", f'must be > 0 with down_rule = "pal" (PAL learns from '
+                          f"the noise), got {p.pal_sigma}")
+    if s.integrator not in ("euler", "expeuler"):
+        raise ConfigError("plasticity.down_rule", f'"pal" needs integrator euler or expeuler, got '
+                          f"{s.integrator!r}: the noise and the high-pass filter advance once per step")
+    if learner.get("rule", "continuous") != "continuous":
+        raise ConfigError("plasticity.down_rule", '"pal" runs in the continuous engine only, not with '
+                          f"[learner] rule = {learner.get('rule')!r}")
+    for key in ("pal_tau_xi", "pal_tau_hp"):
+        if getattr(p, key) < s.dt:
+            raise ConfigError(f"plasticity.{key}", f"must be >= simulation.dt ({s.dt} ms), got "
+                              f"{getattr(p, key)} ms: the factor 1 - dt/tau of its step would be negative")
+
+
 def _validate(cfg: Config) -> Config:
     nw = cfg.network
     sizes = nw.sizes
@@ -484,6 +524,11 @@ def _validate(cfg: Config) -> Config:
             _positive(f"plasticity.{key}", v, allow_zero=True)
     _positive("plasticity.tau_w", p.tau_w, allow_zero=True)
     _positive("plasticity.lag", p.lag, allow_zero=True)
+    _choice("plasticity.down_rule", p.down_rule, ("eq10", "pal"))
+    _positive("plasticity.pal_sigma", p.pal_sigma, allow_zero=True)
+    _positive("plasticity.pal_tau_xi", p.pal_tau_xi)
+    _positive("plasticity.pal_tau_hp", p.pal_tau_hp)
+    _positive("plasticity.pal_alpha", p.pal_alpha, allow_zero=True)
 
     s = cfg.simulation
     _positive("simulation.dt", s.dt)
@@ -494,6 +539,9 @@ def _validate(cfg: Config) -> Config:
                           f"needs a one-stage integrator (euler or expeuler), got {s.integrator!r}: "
                           "u_breve is the prospective potential of one step, which a multi-stage "
                           "step has no single value of")
+
+    if p.down_rule == "pal":
+        _check_pal(p, s, N, cfg.learner)
 
     nz = cfg.noise
     _positive("noise.sigma", nz.sigma, allow_zero=True)
@@ -529,6 +577,9 @@ def _validate(cfg: Config) -> Config:
         _choice("record.variables", v, VARIABLES)
     if "u_breve" in r.variables and not nw.latent_equilibrium:
         raise ConfigError("record.variables", "'u_breve' exists with [network] latent_equilibrium = true only")
+    for v in ("xi", "r_hp"):
+        if v in r.variables and p.down_rule != "pal":
+            raise ConfigError("record.variables", f"{v!r} exists with [plasticity] down_rule = \"pal\" only")
     for k in r.layers:
         if not isinstance(k, int) or not 0 <= k <= N:
             raise ConfigError("record.layers", f"layer {k!r} is not in 0..{N}")

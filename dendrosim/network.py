@@ -57,6 +57,11 @@ LAYER_FIELDS = (
     ("u_breve", "layer 0 only: y offset of the prospective potentials u_breve of Latent "
                 "Equilibrium, one per neuron in the order of the somata (u_breve of the soma at "
                 "y[i] is y[u_breve + i]); -1 without ([network] latent_equilibrium = false)"),
+    ("xi", "y offset of the apical Ornstein-Uhlenbeck noise xi_k of Phaseless Alignment Learning "
+           "(n_k, hidden layers k = 1..N-1); -1 without ([plasticity] down_rule = \"pal\")"),
+    ("r_hp", "y offset of PAL's high-pass filtered rates r_HP,k (n_k, layers k = 2..N); -1 without"),
+    ("r_prev", "y offset of PAL's rates r_k of the previous step (n_k, layers k = 2..N), the "
+               "high-pass filter's memory; -1 without"),
 )
 LAYER = np.dtype([(name, np.int64) for name, _ in LAYER_FIELDS], align=True)
 
@@ -64,7 +69,7 @@ GROUPS = ("up", "b_up", "down", "IP", "b_IP", "PI")
 _GROUP_FIELD = {"up": "w_up", "b_up": "b_up", "down": "w_down", "IP": "w_IP", "b_IP": "b_IP", "PI": "w_PI"}
 
 # Variables that can be recorded, and where they live ("y" state or "z" derived).
-VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target", "u_breve")
+VARIABLES = ("u_P", "v_B", "v_A", "u_I", "v_I", "r", "r_I", "input", "target", "u_breve", "xi", "r_hp")
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,10 @@ class Layout:
         return len(self.sizes) - 1
 
     @classmethod
-    def build(cls, sizes, transfers, bias=False, traces=True, prospective=False) -> Layout:
+    def build(cls, sizes, transfers, bias=False, traces=True, prospective=False, pal=False) -> Layout:
         """Offsets for layer ``sizes``; ``traces``: a tau_w trace per weight; ``prospective``:
-        a block of u_breve (Latent Equilibrium) after everything else."""
+        a block of u_breve (Latent Equilibrium) after everything else; ``pal``: then the blocks
+        of Phaseless Alignment Learning (xi of layers 1..N-1, r_HP and r_prev of layers 2..N)."""
         sizes = tuple(int(s) for s in sizes)
         N = len(sizes) - 1
         lay = np.full(N + 1, -1, dtype=LAYER).view(np.recarray)
@@ -124,6 +130,15 @@ class Layout:
         if prospective:                                 # u_breve, in the order of the somata
             lay[0].u_breve = n_y
             n_y += int(lay[0].u)
+        if pal:                                         # xi, then r_HP and r_prev per layer
+            for k in range(1, N):
+                lay[k].xi = n_y
+                n_y += sizes[k]
+            for k in range(2, N + 1):
+                lay[k].r_hp = n_y
+                n_y += sizes[k]
+                lay[k].r_prev = n_y
+                n_y += sizes[k]
         for k, name in enumerate(transfers, start=1):
             lay[k].transfer = TRANSFER_CODES[name]
         # z: r_0, then the dendritic potential each neuron's error compares with (v_B of a
@@ -216,6 +231,12 @@ class Layout:
             if lay[0].u_breve < 0:
                 raise KeyError("'u_breve' exists with [network] latent_equilibrium = true only")
             return "y", sl(lay[0].u_breve + lay[k].u, n[k])
+        if var in ("xi", "r_hp"):
+            o = lay[k].xi if var == "xi" else lay[k].r_hp
+            if o < 0:
+                raise KeyError(f"{var!r} exists with [plasticity] down_rule = \"pal\" only, for layers "
+                               + ("1..N-1" if var == "xi" else "2..N"))
+            return "y", sl(o, n[k])
         if var == "v_B":
             return "z", sl(lay[k].v_B, n[k])
         if k == N and var in ("v_A", "u_I", "v_I", "r_I"):

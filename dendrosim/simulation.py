@@ -99,7 +99,8 @@ class Simulation:
         self.dt = s.dt
         self.layout = Layout.build(cfg.network.sizes, cfg.network.transfer, cfg.network.bias,
                                    traces=cfg.plasticity.tau_w > 0,
-                                   prospective=cfg.network.latent_equilibrium)
+                                   prospective=cfg.network.latent_equilibrium,
+                                   pal=cfg.plasticity.down_rule == "pal")
         ss = np.random.SeedSequence(cfg.init.seed)
         self.seeds = dict(zip(("weights", "data", "noise"), ss.spawn(3)))
         self.task = make_task(cfg.task, cfg.network.sizes, s.dt, np.random.default_rng(self.seeds["data"]))

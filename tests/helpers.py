@@ -35,7 +35,8 @@ def make_cfg(sizes, transfer="soft_relu", bias=False, tau_w=30.0, tau_in=3.0, nu
 def random_state(cfg, rng, dtype=np.float64, scale=1.0):
     """A network whose every entry of y (potentials, weights, traces) is random."""
     lay = Layout.build(cfg.network.sizes, cfg.network.transfer, cfg.network.bias,
-                       traces=cfg.plasticity.tau_w > 0, prospective=cfg.network.latent_equilibrium)
+                       traces=cfg.plasticity.tau_w > 0, prospective=cfg.network.latent_equilibrium,
+                       pal=cfg.plasticity.down_rule == "pal")
     net = Network(lay, dtype)
     net.y[:] = rng.uniform(-scale, scale, size=lay.n_y)
     for k in range(1, lay.depth + 1):
