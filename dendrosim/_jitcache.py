@@ -39,7 +39,7 @@ from .paths import user_cache_dir
 
 _PKG = Path(os.path.abspath(__file__)).parent
 SOURCES = ["vecmath.py", "model/transfer.py", "model/soma.py", "model/dendrites.py", "model/plasticity.py",
-           "model/noise.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
+           "model/noise.py", "model/pal.py", "network.py", "ensemble.py", "engine/params.py", "engine/rng.py",
            "engine/rhs.py", "engine/integrators.py", "engine/loop.py", "engine/fused.py", "engine/simd.py",
            "engine/lanes.py"]
 ENV_VAR = "NUMBA_CACHE_DIR"

@@ -16,8 +16,8 @@ from numba import njit
 from ..model.noise import noise_scale
 from .integrators import expeuler_gains, step
 from .params import F_SIGMA, I_NOISE_CONV, I_NOISE_INTERNEURONS
-from .rng import add_normals
-from .rhs import PW_ROWS, derived, prospective_update
+from .rng import add_normals, fill_normal
+from .rhs import PW_ROWS, derived, pal_update, prospective_update
 
 STATUS_OK, STATUS_DIVERGED = 0, 1
 
@@ -123,6 +123,11 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circu
     n_rec = 0
     le = lay[0].u_breve >= 0
     before = work[1]            # LE: the potentials before the noise of a step
+    pal = lay[1].xi >= 0        # PAL: the apical noise and the high-pass filter
+    n_xi = 0
+    for k in range(1, lay.shape[0] - 1 if pal else 1):   # one draw per hidden pyramidal neuron
+        n_xi += lay[k].n
+    normals = work[2][:n_xi]    # its draws of a step (the generic path's workspace has 7 rows)
     for i in range(n_steps):
         plastic = i >= plastic_from
         s = step0 + i
@@ -148,6 +153,9 @@ def run_block(y, x, tgt, has_tgt, n_steps, step0, plastic_from, integ, dt, circu
                 for j in range(n_noisy):
                     before[j] = y[j] - before[j]
                 prospective_update(y, before, 1.0 / dt, False, n_noisy, has_tgt, lay, fp)
+        if pal:     # after the somatic noise: its draws come next from the same generator
+            fill_normal(rng, normals)
+            pal_update(y, z, normals, dt, lay, fp)
         if not _neurons_finite(y, n_neurons):
             return i + 1, STATUS_DIVERGED, n_rec
     return n_steps, STATUS_OK, n_rec

@@ -23,13 +23,14 @@ import numpy as np
 from numba import njit, prange
 
 from ..model.dendrites import attenuation_basal, attenuation_interneuron, synaptic_term
+from ..model.pal import high_pass_step, ou_gains, ou_step, pal_rule
 from ..model.plasticity import post_apical, post_rate_error, trace_rate, weight_rate
 from ..model.soma import (dr0_input, du_basal, du_interneuron, du_pyramidal, nudging_current,
                           prospective_potential, soma_conductance)
 from ..model.transfer import phi, phi_block
-from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_TAU_IN, F_TAU_W,
-                     I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON, I_THREADS, P_BETA, P_ETA_DOWN, P_ETA_IP,
-                     P_ETA_PI, P_ETA_UP, P_GAMMA, P_THETA)
+from .params import (F_EEXC, F_EINH, F_GA, F_GB, F_GD, F_GL, F_GSOM, F_PAL_ALPHA, F_PAL_SIGMA, F_PAL_TAU_HP,
+                     F_PAL_TAU_XI, F_TAU_IN, F_TAU_W, I_DOWN_RULE, I_N_W, I_NUDGING, I_TAU_IN_ON, I_TAU_W_ON,
+                     I_THREADS, P_BETA, P_ETA_DOWN, P_ETA_IP, P_ETA_PI, P_ETA_UP, P_GAMMA, P_THETA)
 
 
 @njit(cache=True, inline="always")
@@ -242,6 +243,10 @@ def derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip):
             ri = z[lay[k].r_I:lay[k].r_I + nn]
             matvec_add(y, lay[k].w_down, nk, nn, rnext, va, True)    # eq. 4, top-down
             matvec_add(y, lay[k].w_PI, nk, nn, ri, va, False)        # eq. 4, interneurons
+            xo = lay[k].xi
+            if xo >= 0:                                              # PAL: eq. 4 plus xi_k
+                for i in range(nk):
+                    va[i] += y[xo + i]
             vi = z[lay[k].v_I:lay[k].v_I + nn]
             matvec_add(y, lay[k].w_IP, nn, nk, rk, vi, True)         # eq. 5
             if lay[k].b_IP >= 0:
@@ -314,6 +319,47 @@ def _outer_rule(y, dy, wo, n_post, n_pre, post, pre, eta, to, tau_w, traces_on):
                 dy[wo + base + j] = weight_rate(eta, d)
             else:
                 dy[wo + base + j] = weight_rate(eta, g)
+
+
+@njit(cache=True)
+def _pal_rule(y, dy, wo, n_post, n_pre, xo, ho, alpha, eta, to, tau_w, traces_on):
+    """dW/dt of the top-down weights W_down,k at y[wo:] under PAL: eta (xi_k r_HP,k+1^T - alpha W)
+    (Max et al. 2024) with xi_k at y[xo:], r_HP,k+1 at y[ho:], and the tau_w trace as in
+    :func:`_outer_rule`."""
+    for i in range(n_post):
+        base = i * n_pre
+        for j in range(n_pre):
+            g = pal_rule(y[xo + i], y[ho + j], alpha, y[wo + base + j])
+            if traces_on:
+                d = y[to + base + j]
+                dy[to + base + j] = trace_rate(g, d, tau_w)
+                dy[wo + base + j] = weight_rate(eta, d)
+            else:
+                dy[wo + base + j] = weight_rate(eta, g)
+
+
+@njit(cache=True)
+def pal_update(y, z, normals, dt, lay, fp):
+    """The filters of PAL, one step after the deterministic update: the apical noise
+    xi_k <- ou_step(xi_k, dt/tau_xi, sigma sqrt(2 dt/tau_xi), n) with ``normals`` n (one per
+    hidden pyramidal neuron, layer by layer), and r_HP,k <- high_pass_step(r_HP,k, r_k(t),
+    r_k(t - dt), dt/tau_HP), r_prev,k <- r_k(t) for k = 2..N, with r_k(t) the rates the step
+    sent (z of the state at its start: phi(u), or phi(u_breve) with Latent Equilibrium)."""
+    N = lay.shape[0] - 1
+    a, c = ou_gains(dt, fp[F_PAL_TAU_XI], fp[F_PAL_SIGMA])
+    m = 0
+    for k in range(1, N):
+        xo = lay[k].xi
+        for i in range(lay[k].n):
+            y[xo + i] = ou_step(y[xo + i], a, c, normals[m])
+            m += 1
+    b = dt / fp[F_PAL_TAU_HP]
+    for k in range(2, N + 1):
+        ho, po, ro = lay[k].r_hp, lay[k].r_prev, lay[k].r
+        for i in range(lay[k].n):
+            r = z[ro + i]
+            y[ho + i] = high_pass_step(y[ho + i], r, y[po + i], b)
+            y[po + i] = r
 
 
 @njit(cache=True)
@@ -392,7 +438,11 @@ def rhs(y, z, dy, x, tgt, has_tgt, plastic, lay, lp, fp, ip, err, one):
             wo = lay[k].w_PI
             _outer_rule(y, dy, wo, nk, nn, err, ri, eta, wo + n_w, tau_w, traces_on)
         eta = lp[k, P_ETA_DOWN]
-        if eta != 0.0:  # eq. 10: vhat_TD = W_down r_{k+1}, no attenuation
+        if eta != 0.0 and ip[I_DOWN_RULE] == 1:   # PAL (Max et al. 2024) instead of eq. 10
+            wo = lay[k].w_down
+            _pal_rule(y, dy, wo, nk, nn, lay[k].xi, lay[k + 1].r_hp, fp[F_PAL_ALPHA], eta, wo + n_w,
+                      tau_w, traces_on)
+        elif eta != 0.0:  # eq. 10: vhat_TD = W_down r_{k+1}, no attenuation
             wo = lay[k].w_down
             for i in range(nk):
                 acc = y[wo + i * nn] * rnext[0]

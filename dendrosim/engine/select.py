@@ -8,12 +8,15 @@ others are tested against (tests/test_fused.py, tests/test_ensemble.py, tests/te
 kernel   module                                       runs
 ======== ============================================ ==============================================
 generic  engine/loop.py + rhs.py + integrators.py     every configuration of the continuous engine;
-                                                      the only one for heun, rk4 and expeuler
-fused    engine/fused.py                              integrator = "euler", every switch and dtype;
-                                                      matrices of >= 100,000 weights on all threads
+                                                      the only one for heun, rk4 and expeuler and for
+                                                      the top-down rule "pal"
+fused    engine/fused.py                              integrator = "euler", every switch and dtype but
+                                                      down_rule = "pal"; matrices of >= 100,000
+                                                      weights on all threads
 lanes    engine/lanes.py + simd.py                    ensembles of >= LANES members: forward Euler,
                                                       float64, one transfer function for all layers,
-                                                      fixed top-down weights, no Latent Equilibrium
+                                                      fixed top-down weights, no Latent Equilibrium,
+                                                      no PAL
 steady   learners/rules.py + steady.py                integrator = "steady" or a [learner] rule other
                                                       than "continuous": the discrete learners, each
                                                       trial at its steady state, then one update
@@ -41,12 +44,14 @@ class Kernel:
 
 KERNELS = (
     Kernel("generic", "engine/loop.py + engine/rhs.py + engine/integrators.py",
-           "every configuration of the continuous engine; the only one for heun, rk4 and expeuler"),
+           "every configuration of the continuous engine; the only one for heun, rk4 and expeuler and for "
+           'the top-down rule "pal"'),
     Kernel("fused", "engine/fused.py",
-           'integrator = "euler", every switch and dtype; matrices of at least 100,000 weights on all threads'),
+           'integrator = "euler", every switch and dtype but down_rule = "pal"; matrices of at least 100,000 '
+           "weights on all threads"),
     Kernel("lanes", "engine/lanes.py + engine/simd.py",
            f"ensembles of at least {LANES} members: forward Euler, float64, one transfer function for all "
-           "layers, fixed top-down weights, no Latent Equilibrium"),
+           "layers, fixed top-down weights, no Latent Equilibrium, no PAL"),
     Kernel("steady", "learners/rules.py + steady.py",
            'integrator = "steady" or a [learner] rule other than "continuous": the discrete learners, each trial '
            "at its steady state (a feedforward pass, or the fixed point with feedback for rule dendritic), then "
@@ -69,6 +74,8 @@ def lanes_unsupported(cfg) -> str:
         return f"integrator {cfg.simulation.integrator!r} (lanes: forward Euler only)"
     if cfg.network.latent_equilibrium:
         return "Latent Equilibrium (lanes: the original rates only)"
+    if cfg.plasticity.down_rule == "pal":
+        return 'down_rule "pal" (lanes: eq. 10 only)'
     if cfg.simulation.dtype != "float64":
         return f"dtype {cfg.simulation.dtype} (lanes: float64 only)"
     if len(set(cfg.network.transfer)) != 1:
@@ -99,6 +106,9 @@ def select(cfg, *, members: int = 1, fused: bool = True, lanes: bool = True) -> 
         return Selection("generic", f"integrator {integ!r}: only the generic path integrates it")
     if not fused:
         return Selection("generic", "the generic path was asked for (fused = False)")
+    if cfg.plasticity.down_rule == "pal":
+        return Selection("generic", 'down_rule "pal": its apical noise and high-pass filter run on the '
+                         "generic path only (the fused kernel's schedule has no place for them yet)")
     if members >= LANES and lanes:
         why_not = lanes_unsupported(cfg)
         if not why_not:
