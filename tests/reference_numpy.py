@@ -91,7 +91,7 @@ def _nudging_current(u, u_tgt, cond):
 # ---------------------------------------------------------------------------
 
 def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, traces,
-                          uP, uI, r0, x, target, uP_breve=None, uI_breve=None):
+                          uP, uI, r0, x, target, uP_breve=None, uI_breve=None, pal=None):
     """
     Noise-free time derivatives of every state variable of the microcircuit.
 
@@ -119,6 +119,10 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         uP and uI: every rate a neuron sends is then phi(u_breve), an interneuron is nudged
         towards the u_breve of its partner, and the rules of eqs. 7, 8, 10 compare the
         dendritic prediction with phi(u + tau_eff du/dt) of this step.
+    pal: None (the top-down rule of eq. 10) or, for Phaseless Alignment Learning (Max et al.
+        2024), a dict with 'xi' (dict k -> apical noise (n_k,), k = 1..N-1), 'r_hp' (dict
+        k -> high-passed rates (n_k,), k = 2..N) and 'alpha' (decay): the noise adds to the
+        apical potential and the top-down rule is dB_k/dt = eta_down (xi_k r_HP,k+1^T - alpha B_k).
     Returns dict with keys 'uP' (dict k -> du/dt), 'uI', 'r0' (dr0/dt, zeros if
     tau_in == 0), 'W' (dict name -> dW/dt), 'traces' (dict or None), and the
     instantaneous quantities 'vB', 'vA', 'vI' (dicts by k) and 'r' (dict k -> rates,
@@ -171,6 +175,8 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
     for k in range(1, N):
         # eq. 4: v^P_{A,k} = W^PP_{k,k+1} r_{k+1} + W^PI_{k,k} r^I_k
         vA[k] = W['down%d' % k] @ r[k + 1] + W['PI%d' % k] @ rI[k]
+        if pal is not None:
+            vA[k] = vA[k] + np.asarray(pal['xi'][k], dtype=f8)  # PAL: apical OU noise xi_k joins eq. 4
         vI[k] = W['IP%d' % k] @ r[k]  # eq. 5: v^I_k = W^IP_{k,k} r_k
         if 'b_IP%d' % k in W:
             vI[k] = vI[k] + W['b_IP%d' % k]  # interneuron bias (spec 2.3, "bias column of W^IP")
@@ -238,6 +244,9 @@ def reference_derivatives(sizes, transfers, tparams, cond, plast, tau_in, W, tra
         v_TD = W['down%d' % k] @ r[k + 1]  # top-down prediction, no attenuation (spec 2.1)
         err_down = phi_k(k, own_P[k]) - phi_k(k, v_TD)  # phi(u^P_k) - phi(v^_{TD,k})
         G['down%d' % k] = np.outer(err_down, r[k + 1])  # eq. 10: (...) (r^P_{k+1})^T
+        if pal is not None:  # PAL replaces eq. 10: xi_k r_HP,k+1^T - alpha B_k (Max et al. 2024)
+            G['down%d' % k] = (np.outer(np.asarray(pal['xi'][k], dtype=f8), np.asarray(pal['r_hp'][k + 1], dtype=f8))
+                               - f8(pal['alpha']) * W['down%d' % k])
 
     # ---- learning rate for each matrix (spec 3.2) -----------------------------------
     def eta_of(name):

@@ -105,3 +105,16 @@ def test_learner_configs_select_steady_and_every_choice_is_in_the_table(tmp_path
         Simulation(learner)
     for cfg, kw in [(_cfg(), {}), (_cfg("rk4"), {}), (_cfg(), {"members": LANES}), (learner, {})]:
         assert select(cfg, **kw).kernel in KERNEL_NAMES
+
+
+def test_pal_runs_the_generic_path_with_a_reason():
+    """down_rule = "pal" is routed around the fused and lanes kernels (their schedules have no
+    apical noise or high-pass filter), for single runs and ensembles alike."""
+    cfg = config.from_dict({**_cfg().to_dict(), "plasticity": {"down_rule": "pal", "eta_down": 0.01}})
+    for kw in ({}, {"members": LANES}, {"members": 2 * LANES, "lanes": False}):
+        chosen = select(cfg, **kw)
+        assert chosen.kernel == "generic" and '"pal"' in chosen.reason
+    sim = Simulation(cfg)
+    assert sim.kernel == "generic" and sim._kernel is run_block
+    ens = Ensemble(cfg, range(LANES))
+    assert ens.kernel == "generic" and {m.kernel for m in ens.members} == {"generic"}
