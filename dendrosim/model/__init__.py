@@ -17,6 +17,8 @@ dendrites         one synaptic term of the dendritic sums, the          eqs. 3-5
 plasticity        post factors of the four rules, the weight and        eqs. 6-10, sec. 2.2
                   tau_w-trace updates (rate form and Euler step)
 noise             scale of the noise added per step                     sec. 1.5
+pal               Phaseless Alignment Learning: the apical noise,       Max et al. 2024
+                  the high-pass filter, the top-down rule's term
 ================  ===================================================  =====================
 
 The blocks are generic in the number type: the same function serves float32, float64 and
