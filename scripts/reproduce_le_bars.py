@@ -82,7 +82,9 @@ def report(runs, times, epochs, n_seeds, command, report_dir: Path):
         lines.append("| " + " | ".join(row) + " |")
     per_mode = ", ".join(f"{mode} {sum(w for k, w in wall.items() if k[0] == mode) / 60:.1f} min"
                          for mode in MODES)
-    lines += ["", f"Command: `{command}`", "",
+    lines += ["", "What the short presentations do over training, and two deviations tested as their cause: "
+              "[docs/experiments/le-bars-short-presentations.md](../experiments/le-bars-short-presentations.md).",
+              "", f"Command: `{command}`", "",
               f"Wall time: {sum(wall.values()) / 60:.1f} min of run time in all ({per_mode}; one process per run, "
               "one numba thread each, on a shared machine); per run at the longest T: "
               f"{max(wall[k] for k in wall if k[1] == max(times)):.0f} s."]
@@ -93,7 +95,8 @@ def report(runs, times, epochs, n_seeds, command, report_dir: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    ax = axes[0]
     for mode, color in (("LE", "tab:orange"), ("original", "tab:blue")):
         ms = [mean_sem([acc[mode, T, s] for s in seeds]) for T in times]
         ax.errorbar(times, [m for m, _ in ms], yerr=[0 if s != s else s for _, s in ms], marker="o",
@@ -103,6 +106,14 @@ def report(runs, times, epochs, n_seeds, command, report_dir: Path):
     ax.set(xscale="log", xlabel="presentation time T (ms)", ylabel="test accuracy (%)", ylim=(0, 105),
            title=f"bars, {epochs} epochs, {n_seeds} seed(s)")
     ax.legend(loc="lower right")
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(times)))
+    for ax, mode in zip(axes[1:], MODES):
+        for T, c in zip(times, colors):
+            curves = [accuracy_curve(runs[mode, T, s][1]) for s in seeds]
+            x = curves[0][0] / 8
+            ax.plot(x, np.mean([a for _, a in curves], axis=0), color=c, lw=1, label=f"{T:g} ms")
+        ax.set(xlabel="epoch", ylabel=f"test accuracy (%), mean of {n_seeds}", ylim=(0, 105), title=mode)
+    axes[1].legend(fontsize=7, loc="lower right", title="T", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(report_dir / "le_bars.png", dpi=90)
     plt.close(fig)
