@@ -76,9 +76,9 @@ def report(runs, cfg, probe, command, report_dir: Path):
         "of the output potentials at the noise-free steady state without target). Per seed: "
         + ", ".join(f"{acc[k]:.1f}" for k in seeds) + ".",
         f"Seeds {seeds[0]}-{seeds[-1]}; mean {m:.2f} %" + ("" if s != s else f", SEM {s:.2f} %") + ". "
-        "The accuracy moves by 1-2 % from epoch to epoch (online learning at constant rates); the mean "
+        "Online learning at constant rates makes the accuracy move from one evaluation to the next: the mean "
         f"over the last 5 evaluations is {fmt_mean_sem([np.mean(accuracy_curve(runs[k][1])[1][-5:]) for k in seeds])} %, "
-        f"the best epoch {fmt_mean_sem([np.max(accuracy_curve(runs[k][1])[1]) for k in seeds])} %.",
+        f"the best evaluation {fmt_mean_sem([np.max(accuracy_curve(runs[k][1])[1]) for k in seeds])} %.",
         "",
         f"Command: `{command}`",
         "",
