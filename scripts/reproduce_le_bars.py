@@ -9,7 +9,8 @@ For every presentation time T (ms), mode (models/haider2021/bars_le.toml, bars_o
 seed (the model's init.seed upward) one run of 1000 epochs over the 8 patterns, with every
 learning rate scaled by 1 ms / T (the model files hold the rates for 1 ms, as the authors' files
 do: the same weight change per pattern at every T). Each run writes DIR/bars_{mode}_T{T}ms_e{epochs}_s{seed}.h5;
-finished files are skipped, so the command resumes. Then it writes le_bars.md (test accuracy
+finished files are skipped, so the command resumes (runs go seed by seed: an interrupted sweep is
+reported with --seeds set to the seeds it finished). Then it writes le_bars.md (test accuracy
 after training, mean ± SEM over seeds) and le_bars.png into --report.
 ``--quick``: T = 1 and 10 ms, one seed, 20 epochs (a smoke test).
 """
@@ -138,7 +139,8 @@ def main(argv=None):
     epochs = a.epochs or config.load(MODELS / MODES["LE"]).task["epochs"]
     a.out.mkdir(parents=True, exist_ok=True)
     runs = plan(a.times, a.seeds, epochs, a.out)
-    run_all(list(runs.values()), a.jobs)
+    # seed by seed, so that an interrupted sweep leaves whole seeds (report them with --seeds)
+    run_all([runs[k] for k in sorted(runs, key=lambda k: (k[2], -k[1], k[0]))], a.jobs)
     cmd = "python scripts/reproduce_le_bars.py --out RUNS" + (" --quick" if a.quick else
                                                               f" --times {' '.join(f'{T:g}' for T in a.times)}"
                                                               f" --seeds {a.seeds} --jobs {a.jobs}")
