@@ -82,9 +82,10 @@ def report(runs, cfg, probe, command, report_dir: Path):
         "",
         f"Command: `{command}`",
         "",
-        f"Wall time per seed: {np.mean(list(wall.values())):.0f} s "
+        f"Wall time per seed: median {np.median(list(wall.values())):.0f} s, range {min(wall.values()):.0f}-"
+        f"{max(wall.values()):.0f} s "
         f"({epochs * n_train * T / cfg.simulation.dt / 1e6:.1f} M steps of dt = {cfg.simulation.dt:g} ms, "
-        "one numba thread, on a shared machine).",
+        "one numba thread, niced on a shared machine: the slow ones waited for a core).",
     ]
     if probe is not None:
         pc = config.load(probe[0], probe[2])
