@@ -142,7 +142,8 @@ class Ensemble:
         HAS = np.zeros(len(ms), dtype=np.bool_)
         rc = m0.cfg.record
         n_hidden = m0.layout.depth - 1
-        apical, mismatch, loss = np.zeros((len(ms), n_hidden)), np.zeros((len(ms), n_hidden)), np.zeros(len(ms))
+        apical, mismatch, angle = (np.zeros((len(ms), n_hidden)) for _ in range(3))
+        loss = np.zeros(len(ms))
         with stopping.deferred():         # Ctrl-C / SIGTERM take effect between blocks
             while m0.state.segment < len(m0.task):
                 segs = [m.task.segment(m.state.segment) for m in ms]
@@ -171,8 +172,8 @@ class Ensemble:
                         progress.update(m0.state.step)
                     stopping.check()
                 pattern_metrics_stacked(self.Y, X, T, HAS, m0.layout.lay, m0.lp, m0.fp, m0.ip, self.WS["zs"],
-                                        apical, mismatch, loss)
+                                        apical, mismatch, angle, loss)
                 for i, (m, s, seg) in enumerate(zip(ms, sinks, segs)):
-                    m._end_segment(s, seg, (apical[i].copy(), mismatch[i].copy(), loss[i]))
+                    m._end_segment(s, seg, (apical[i].copy(), mismatch[i].copy(), angle[i].copy(), loss[i]))
         for m, s in zip(ms, sinks):
             m._finish(s)

@@ -147,18 +147,20 @@ class Simulation:
 
     def metrics(self, seg, computed=None) -> dict:
         """Per-pattern metrics at the current state (end of a pattern): |v_A,k|,
-        |u_P,k+1 - u_I,k|^2 and the output loss |u_P,N - u_trgt|^2 (:func:`~.engine.loop.pattern_metrics`).
-        ``computed``: (apical, mismatch, loss) already evaluated for this state (an ensemble
+        |u_P,k+1 - u_I,k|^2, the angle between W_down,k and W_up,k+1^T and the output loss
+        |u_P,N - u_trgt|^2 (:func:`~.engine.loop.pattern_metrics`).
+        ``computed``: (apical, mismatch, angle, loss) already evaluated for this state (an ensemble
         evaluates all its members in one call, :func:`~.engine.loop.pattern_metrics_stacked`)."""
         if computed is None:
             x, tgt, has = self._xt(seg)
             n = self.layout.depth - 1
-            apical, mismatch = np.zeros(n), np.zeros(n)
+            apical, mismatch, angle = np.zeros(n), np.zeros(n), np.zeros(n)
             loss = pattern_metrics(self.net.y, x, tgt, has, self.layout.lay, self.lp, self.fp, self.ip,
-                                   self.ws["zs"], apical, mismatch)
+                                   self.ws["zs"], apical, mismatch, angle)
         else:
-            apical, mismatch, loss = computed
-        out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "loss": float(loss),
+            apical, mismatch, angle, loss = computed
+        out = {"apical_norm": apical, "interneuron_mismatch": mismatch, "top_down_angle": angle,
+               "loss": float(loss),
                "pattern": seg.label}
         out.update(self.task.evaluate(self, self.state.segment))
         return out

@@ -12,6 +12,7 @@ Measured (angle between vec(W_down,k) and vec(W_up,k+1^T), degrees):
 20.2/19.3/23.2 for k = 1/2/3. With eta_down = 0 the top-down weights do not move.
 """
 
+import h5py
 import numpy as np
 import pytest
 
@@ -76,3 +77,53 @@ def test_without_a_learning_rate_the_top_down_weights_stay():
     sim.run(MemorySink())
     np.testing.assert_array_equal(sim.net.w("down1"), down)
     assert np.abs(sim.net.y[sim.net.layout.lay[1].xi:][:10]).max() > 0     # the noise ran
+
+
+# -- the per-pattern metric /metrics/top_down_angle ------------------------------------------
+
+def test_the_angle_metric_follows_the_weights_for_every_top_down_rule(tmp_path):
+    """/metrics/top_down_angle is the angle of this module's :func:`angle` (NumPy) of the weights
+    at each pattern's end: for PAL (generic kernel), eq. 10 (fused) and eq. 10 in an ensemble
+    (lanes and fused members), and it is written to the file in degrees."""
+    from dendrosim.ensemble import Ensemble
+    from dendrosim.io import HDF5Sink, load
+    cfg = pal_alignment_cfg((5, 10, 5), 300)
+    d = cfg.to_dict()
+    d["record"]["weights_every"] = 100          # a snapshot at every pattern's end
+    eq10 = config.from_dict({**d, "plasticity": {**d["plasticity"], "down_rule": "eq10", "eta_down": 0.5,
+                                                  "eta_up": 0.05},
+                             "network": {**d["network"], "latent_equilibrium": False}})
+    for c, kernel in ((config.from_dict(d), "generic"), (eq10, "fused")):
+        sim = Simulation(c)
+        assert sim.kernel == kernel
+        sink = HDF5Sink(tmp_path / f"{kernel}.h5")
+        sim.run(sink)
+        sink.close()
+        with load(tmp_path / f"{kernel}.h5") as run:
+            t, a = run.metric("top_down_angle")
+            tw, down = run.weight("down1")
+            _, up = run.weight("up2")
+        with h5py.File(tmp_path / f"{kernel}.h5", "r") as f:
+            assert f["metrics/top_down_angle"].attrs["units"] == "degree"
+        assert a.shape == (300, 1)
+        np.testing.assert_allclose(tw[1:], t)     # a snapshot at each pattern's end
+        expected = [angle(down[i], up[i].T) for i in range(1, len(tw))]
+        np.testing.assert_allclose(a[:, 0], expected, rtol=1e-12, atol=1e-9)
+        assert np.ptp(a) > 1.0                  # the weights moved, and the metric with them
+    members = range(9)
+    ens = Ensemble(eq10, members)
+    sinks = [MemorySink() for _ in members]
+    ens.run(sinks)
+    for m, s in zip(ens.members, sinks):
+        assert s.metric("top_down_angle")[-1, 0] == pytest.approx(
+            angle(m.net.w("down1"), m.net.w("up2").T), rel=1e-12)
+
+
+def test_the_angle_of_a_zero_matrix_is_nan():
+    cfg = pal_alignment_cfg((5, 10, 5), 1)
+    sim = Simulation(cfg)
+    sim.net.w("down1")[:] = 0.0
+    m = sim.metrics(sim.task.segment(0))
+    assert np.isnan(m["top_down_angle"][0])
+    sim.net.w("down1")[:] = sim.net.w("up2").T * 2.0
+    assert sim.metrics(sim.task.segment(0))["top_down_angle"][0] == pytest.approx(0.0, abs=1e-5)

@@ -179,10 +179,31 @@ def sample_now(y, x, tgt, has_tgt, lay, lp, fp, ip, rec_src, z, out):
 
 
 @njit(cache=True)
-def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
+def top_down_angle(y, lay, k):
+    """The angle in degrees between vec(W_down,k) and vec(W_up,k+1^T) (0: the top-down weights
+    are the transposed forward ones, 90: unrelated), summed in float64; NaN if either is zero."""
+    nk, nn = lay[k].n, lay[k + 1].n
+    do, uo = lay[k].w_down, lay[k + 1].w_up
+    dot, dd, uu = 0.0, 0.0, 0.0
+    for i in range(nk):
+        for j in range(nn):
+            d = np.float64(y[do + i * nn + j])     # W_down,k[i, j]
+            u = np.float64(y[uo + j * nk + i])     # W_up,k+1[j, i]
+            dot += d * u
+            dd += d * d
+            uu += u * u
+    if dd == 0.0 or uu == 0.0:
+        return np.nan
+    c = dot / math.sqrt(dd * uu)
+    return math.degrees(math.acos(min(1.0, max(-1.0, c))))
+
+
+@njit(cache=True)
+def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch, angle):
     """The per-pattern metrics of the state ``y`` in one compiled call (no per-layer NumPy):
     apical[k-1] = |v_A,k| and mismatch[k-1] = |u_P,k+1 - u_I,k|^2 for k < N (Fig. 1C, S1),
-    summed in float64; returns |u_P,N - u_trgt|^2 (NaN without a target). ``z`` is scratch."""
+    angle[k-1] the :func:`top_down_angle` of hidden layer k, summed in float64; returns
+    |u_P,N - u_trgt|^2 (NaN without a target). ``z`` is scratch."""
     derived(y, z, x, tgt, has_tgt, lay, lp, fp, ip)
     N = lay.shape[0] - 1
     for k in range(1, N):
@@ -195,6 +216,7 @@ def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
         for i in range(nn):
             m += (np.float64(y[uo + i]) - np.float64(y[io + i])) ** 2
         mismatch[k - 1] = m
+        angle[k - 1] = top_down_angle(y, lay, k)
     if not has_tgt:
         return np.nan
     uo, loss = lay[N].u, 0.0
@@ -204,11 +226,12 @@ def pattern_metrics(y, x, tgt, has_tgt, lay, lp, fp, ip, z, apical, mismatch):
 
 
 @njit(cache=True)
-def pattern_metrics_stacked(Y, X, T, HAS, lay, lp, fp, ip, Z, APICAL, MISMATCH, LOSS):
+def pattern_metrics_stacked(Y, X, T, HAS, lay, lp, fp, ip, Z, APICAL, MISMATCH, ANGLE, LOSS):
     """:func:`pattern_metrics` of every row m of the stacked member arrays (ensembles): one
     compiled call per pattern instead of one per member."""
     for m in range(Y.shape[0]):
-        LOSS[m] = pattern_metrics(Y[m], X[m], T[m], HAS[m], lay, lp, fp, ip, Z[m], APICAL[m], MISMATCH[m])
+        LOSS[m] = pattern_metrics(Y[m], X[m], T[m], HAS[m], lay, lp, fp, ip, Z[m], APICAL[m], MISMATCH[m],
+                                  ANGLE[m])
 
 
 Scratch = namedtuple("Scratch", "z zs work err one h pw")

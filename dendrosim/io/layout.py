@@ -32,11 +32,13 @@ VARIABLE_LONG_NAMES = {
 # Variables indexed by interneuron number (n_{k+1} cells in layer k) rather than pyramidal.
 INTERNEURON_VARIABLES = ("u_I", "v_I", "r_I")
 
-METRIC_UNITS = {"apical_norm": "dimensionless", "interneuron_mismatch": "dimensionless",
+METRIC_UNITS = {"apical_norm": "dimensionless", "interneuron_mismatch": "dimensionless", "top_down_angle": "degree",
                 "loss": "dimensionless", "pattern": "index"}
 METRIC_LONG_NAMES = {
     "apical_norm": "Euclidean norm of the apical potentials v_A per hidden layer at pattern end",
     "interneuron_mismatch": "sum over cells of (u_P[k+1] - u_I[k])^2 per hidden layer at pattern end",
+    "top_down_angle": "angle between the top-down weights W_down,k and the transposed forward weights "
+                      "W_up,k+1^T per hidden layer at pattern end (NaN if either is zero)",
     "loss": "sum over output cells of (u_P - target)^2 at pattern end (NaN without a target)",
     "pattern": "pattern id or class label of the segment (-1: none)",
 }
