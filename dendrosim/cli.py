@@ -294,10 +294,10 @@ def cmd_run(args) -> int:
         sink = HDF5Sink(out, compression=cfg.record.compression, overwrite=args.overwrite)
     show = not args.quiet and sys.stderr.isatty()
     progress = Progress(sim.total_steps, sim.dt) if show else None
-    print(f"dendrosim: writing {out}", file=sys.stderr)
-    echo = _MetricsEcho(sink, len(sim.task), quiet=args.quiet, progress=progress)
     code = EXIT_OK
-    try:
+    try:                  # from here on a Ctrl-C marks the file interrupted (a caller may send it
+        print(f"dendrosim: writing {out}", file=sys.stderr)     # as soon as it reads this line)
+        echo = _MetricsEcho(sink, len(sim.task), quiet=args.quiet, progress=progress)
         sim.run(echo, progress)
     except Diverged as e:
         print(f"\ndendrosim: {e}; data up to that point kept in {out}", file=sys.stderr)
