@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     pl = sub.add_parser("plot", help="plot an output file")
     pl.add_argument("file")
-    pl.add_argument("--what", default=None, choices=["apical", "soma", "mismatch", "loss", "weights"],
+    pl.add_argument("--what", default=None, choices=["apical", "soma", "mismatch", "loss", "weights", "alignment"],
                     help="figure (default: apical for a run of the engine, loss for a discrete learner's run)")
     pl.add_argument("--layer", type=int, default=None,
                     help="layer to plot (default: the first hidden layer for apical, the output for soma)")

@@ -28,7 +28,7 @@ from .config import ConfigError
 from .io import Run, load
 from .io.layout import text_attr
 
-WHATS = ("apical", "soma", "mismatch", "loss", "weights")
+WHATS = ("apical", "soma", "mismatch", "loss", "weights", "alignment")
 MAX_BOUNDARIES = 400          # more pattern ends than this are not drawn
 
 
@@ -237,6 +237,26 @@ def plot_loss(run, ax=None) -> Figure:
     return fig
 
 
+def plot_alignment(run, ax=None) -> Figure:
+    """Angle between the top-down weights W_down,k and W_up,k+1^T of every hidden layer at the
+    end of each pattern (``/metrics/top_down_angle``, degrees): 90 for unrelated matrices, 0
+    for top-down weights that are the transposed forward weights (backprop's)."""
+    run = _run(run)
+    _need(run, "top_down_angle", "metrics")
+    fig, ax = _axes(ax)
+    t, a = run.metric("top_down_angle")
+    a = np.asarray(a, dtype=float).reshape(len(t), -1)
+    for k in range(a.shape[1]):
+        ax.plot(t, a[:, k], lw=1.0, label=f"layer {k + 1}", gid=f"top_down_angle/{k + 1}")
+    ax.axhline(90.0, color="k", lw=0.5, ls=":")
+    ax.set_ylim(0.0, max(95.0, float(np.nanmax(a, initial=0.0)) + 5.0))
+    ax.set_xlabel("time (ms, end of pattern)")
+    ax.set_ylabel("angle (degrees)")
+    ax.set_title("alignment of top-down and transposed forward weights")
+    ax.legend(fontsize="small")
+    return fig
+
+
 def alignment_angle(up_next: np.ndarray, down: np.ndarray) -> np.ndarray:
     """Angle (degrees) between up{k+1} and down{k}^T: arccos of the Frobenius cosine.
 
@@ -317,6 +337,8 @@ def plot_file(path, what: str | None = None, out=None, layer=None, neurons="0:5"
             fig = plot_mismatch(run)
         elif what == "loss":
             fig = plot_loss(run)
+        elif what == "alignment":
+            fig = plot_alignment(run)
         else:
             fig = plot_weights(run)
         unit = "ms" if run.time_unit == "ms" else f"{run.time_unit}s"

@@ -70,6 +70,8 @@ def _expected_lines(d: dict, what: str) -> dict:
                 for k in ("apical_norm", "interneuron_mismatch")}
     if what == "loss":
         return {"loss": (tm, d["metrics/loss"])}
+    if what == "alignment":                                     # the per-pattern metric, layer 1
+        return {"top_down_angle/1": (tm, d["metrics/top_down_angle"][:, 0])}
     tw = d["weights/t"]
     out = {f"norm/{n}": (tw, np.array([np.linalg.norm(W, "fro") for W in d[f"weights/{n}"]]))
            for n in ("up1", "up2", "down1", "IP1", "PI1")}
@@ -263,3 +265,14 @@ def test_learner_files_read_and_plot_like_engine_files(tmp_path, saved_figures):
     assert "trial" in ax.get_xlabel() and "ms" not in ax.get_xlabel()     # the file's unit, not ms
     assert "dimensionless" in ax.get_ylabel()
     _check_png(tmp_path / "l.png", "loss")
+
+
+def test_the_alignment_figure_draws_the_angle_of_the_weights(h5):
+    """The last point of ``--what alignment`` is the angle between the final down1 and up2^T,
+    computed here from the weight snapshot (independent of the metric's compiled code)."""
+    d = _file(h5)
+    a, b = d["weights/up2"][-1], d["weights/down1"][-1].T
+    want = np.degrees(np.arccos(a.ravel() @ b.ravel() / np.linalg.norm(a) / np.linalg.norm(b)))
+    assert d["weights/t"][-1] == d["metrics/t"][-1]
+    np.testing.assert_allclose(d["metrics/top_down_angle"][-1, 0], want, rtol=1e-9)
+
