@@ -312,13 +312,19 @@ def _outer_rule(y, dy, wo, n_post, n_pre, post, pre, eta, to, tau_w, traces_on):
     for i in range(n_post):
         base = i * n_pre
         for j in range(n_pre):
-            g = post[i] * pre[j]
-            if traces_on:
-                d = y[to + base + j]
-                dy[to + base + j] = trace_rate(g, d, tau_w)
-                dy[wo + base + j] = weight_rate(eta, d)
-            else:
-                dy[wo + base + j] = weight_rate(eta, g)
+            _rule_entry(y, dy, wo + base + j, to + base + j, post[i] * pre[j], eta, tau_w, traces_on)
+
+
+@njit(cache=True, inline="always")
+def _rule_entry(y, dy, w, t, g, eta, tau_w, traces_on):
+    """dW/dt of the weight y[w] for the induction term g (eq. 6): eta g, or with the tau_w
+    trace at y[t] dDelta/dt = (g - Delta)/tau_w and dW/dt = eta Delta (sec. 2.2)."""
+    if traces_on:
+        d = y[t]
+        dy[t] = trace_rate(g, d, tau_w)
+        dy[w] = weight_rate(eta, d)
+    else:
+        dy[w] = weight_rate(eta, g)
 
 
 @njit(cache=True)
@@ -330,12 +336,7 @@ def _pal_rule(y, dy, wo, n_post, n_pre, xo, ho, alpha, eta, to, tau_w, traces_on
         base = i * n_pre
         for j in range(n_pre):
             g = pal_rule(y[xo + i], y[ho + j], alpha, y[wo + base + j])
-            if traces_on:
-                d = y[to + base + j]
-                dy[to + base + j] = trace_rate(g, d, tau_w)
-                dy[wo + base + j] = weight_rate(eta, d)
-            else:
-                dy[wo + base + j] = weight_rate(eta, g)
+            _rule_entry(y, dy, wo + base + j, to + base + j, g, eta, tau_w, traces_on)
 
 
 @njit(cache=True)
